@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// The `keel` command line. Run it from the repo with `npm run keel -- <command>`
+// (or `pnpm keel <command>`); `keel <command> --help` describes each command.
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { devDefaults, startDevEnvironment } from './dev.ts';
+
+const program = new Command('keel')
+  .description('Durable GPU training jobs and HPO studies on Temporal')
+  .showHelpAfterError();
+
+program
+  .command('dev')
+  .description(
+    'Start a local Temporal dev server (state kept in <home>/temporal.db, UI included) and a keel worker; ' +
+      'reuse a server already listening on the port. Ctrl-C stops what this command started, nothing else.',
+  )
+  .option('--ip <ip>', 'address the dev server binds to', devDefaults.ip)
+  .option('--port <port>', 'gRPC port of the dev server', parsePort, devDefaults.port)
+  .option('--ui-port <port>', 'port of the Temporal Web UI (default: gRPC port + 1000)', parsePort)
+  .option('--namespace <name>', 'Temporal namespace', devDefaults.namespace)
+  .option('--home <dir>', "folder for keel's local state", process.env.KEEL_HOME ?? '.keel')
+  .option('--no-worker', 'start only the server, no worker')
+  .action(
+    async (opts: { ip: string; port: number; uiPort?: number; namespace: string; home: string; worker: boolean }) => {
+      const env = await startDevEnvironment({
+        home: path.resolve(opts.home),
+        ip: opts.ip,
+        port: opts.port,
+        uiPort: opts.uiPort ?? opts.port + 1000,
+        namespace: opts.namespace,
+        worker: opts.worker,
+      });
+      console.log(`keel dev: Temporal at ${env.address}, namespace '${env.namespace}'`);
+      console.log(`keel dev: Temporal UI: ${env.uiUrl ?? '(none found for the reused server)'}`);
+      console.log('keel dev: ready; press Ctrl-C to stop');
+      await stopOnSignal(() => env.stop());
+    },
+  );
+
+program
+  .command('worker')
+  .description(
+    'Run a keel worker. Temporal connection from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, ' +
+      'TEMPORAL_TLS_* (or a Temporal config profile); task queue from KEEL_TASK_QUEUE (default keel).',
+  )
+  .action(async () => {
+    const { loadWorkerConfig, runWorker } = await import('@keel/workers');
+    await runWorker(loadWorkerConfig());
+  });
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new InvalidArgumentError('expected a port number between 1 and 65535.');
+  }
+  return port;
+}
+
+/** Waits for Ctrl-C (or SIGTERM/SIGHUP), runs stop once, then exits; a second Ctrl-C forces. */
+function stopOnSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        console.error(`keel: ${signal} again, exiting without waiting`);
+        process.exit(130);
+      }
+      stopping = true;
+      console.log(`keel: ${signal}, stopping what this command started`);
+      stop().then(
+        () => {
+          resolve();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          console.error(`keel: stopping failed: ${String(err)}`);
+          process.exit(1);
+        },
+      );
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  });
+}
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  console.error(`keel: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}

@@ -1,0 +1,11 @@
+// @keel/client: what scripts use to talk to keel. (The typed job/study client arrives with the
+// training-job and study work; today it connects and runs the smoke check.)
+import { loadTemporalConfig } from '@keel/workers/config';
+import { Client, Connection } from '@temporalio/client';
+import type { ClientConnectConfig } from '@temporalio/envconfig';
+
+/** A Temporal client configured like keel's workers (TEMPORAL_ADDRESS, namespace, TLS, API key). */
+export async function connectClient(config: ClientConnectConfig = loadTemporalConfig()): Promise<Client> {
+  const connection = await Connection.connect(config.connectionOptions);
+  return new Client({ connection, namespace: config.namespace ?? 'default' });
+}

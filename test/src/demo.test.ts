@@ -1,0 +1,25 @@
+// The README's demo command, minus its bootstrap: embedded dev server + worker + a smoke workflow.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { groupAlive } from '@keel/client/processes';
+import getPort from 'get-port';
+import { expect, test } from 'vitest';
+
+test('the demo runs a workflow through its own dev server and worker, then stops both', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-demo-'));
+  const [port, uiPort] = [await getPort(), await getPort()];
+  const args = ['scripts/demo.ts', '--port', String(port), '--ui-port', String(uiPort), '--home', home, '--no-wait'];
+  const { status, stdout, stderr } = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 180_000 });
+  expect(stderr).toBe('');
+  expect(status).toBe(0);
+  expect(stdout).toMatch(/demo: result: .*"message":"hello from keel"/);
+  expect(stdout).toContain(
+    `see it in the Temporal UI: http://127.0.0.1:${uiPort}/namespaces/default/workflows/keel-demo-smoke-`,
+  );
+  const serverPid = Number(stdout.match(/Temporal dev server ready \(pid (\d+)\)/)?.[1]);
+  expect(serverPid).toBeGreaterThan(0);
+  expect(groupAlive(serverPid)).toBe(false);
+  fs.rmSync(home, { recursive: true, force: true });
+});

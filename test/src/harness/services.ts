@@ -1,0 +1,222 @@
+// Real servers for the tests, each on free loopback ports in a throw-away folder: a Temporal dev
+// server, MinIO, fake-gcs-server, Azurite and a PostgreSQL cluster. Binaries come from the
+// bootstrap (KEEL_*_BIN in .keel/tools.env); a server that cannot start fails the run, by name.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { devServerArgs, temporalAnswers } from '@keel/client/dev';
+import {
+  groupAlive,
+  httpOk,
+  isListening,
+  type ManagedProcess,
+  spawnManaged,
+  stopManaged,
+  waitUntilReady,
+} from '@keel/client/processes';
+import getPort from 'get-port';
+import postgres from 'postgres';
+
+const host = '127.0.0.1';
+
+export interface ServiceEndpoints {
+  temporal: { address: string; namespace: string };
+  minio: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  gcs: { endpoint: string; projectId: string };
+  azurite: { blobEndpoint: string; accountName: string; accountKey: string; connectionString: string };
+  postgres: { url: string };
+}
+
+export type ServiceName = keyof ServiceEndpoints;
+
+export interface RunningServices {
+  endpoints: ServiceEndpoints;
+  /** Process-group leaders, for the leak check. */
+  pids: Record<ServiceName, number>;
+  root: string;
+  stop(): Promise<void>;
+}
+
+interface Started<K extends ServiceName> {
+  endpoint: ServiceEndpoints[K];
+  proc: ManagedProcess;
+  /** Postgres shuts down fast on SIGINT; SIGTERM waits for clients. */
+  stopSignal?: NodeJS.Signals;
+}
+
+type Starter<K extends ServiceName> = (dir: string) => Promise<Started<K>>;
+
+const starters: { [K in ServiceName]: Starter<K> } = {
+  temporal: startTemporal,
+  minio: startMinio,
+  gcs: startFakeGcs,
+  azurite: startAzurite,
+  postgres: startPostgres,
+};
+
+/** Starts every service at once; if any fails, stops the rest and throws naming each failure. */
+export async function startServices(): Promise<RunningServices> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-services-'));
+  fs.chmodSync(root, 0o755); // PostgreSQL runs as its own user when we are root
+  const names = Object.keys(starters) as ServiceName[];
+  const results = await Promise.allSettled(
+    names.map((name) => {
+      const dir = path.join(root, name);
+      fs.mkdirSync(dir);
+      return (starters[name] as Starter<ServiceName>)(dir);
+    }),
+  );
+  const started = new Map<ServiceName, Started<ServiceName>>();
+  const failures: string[] = [];
+  results.forEach((result, i) => {
+    const name = names[i] as ServiceName;
+    if (result.status === 'fulfilled') started.set(name, result.value);
+    else failures.push(`${name}: ${result.reason instanceof Error ? result.reason.message : String(result.reason)}`);
+  });
+
+  const stop = async () => {
+    await Promise.all([...started.values()].map((s) => stopManaged(s.proc, s.stopSignal ?? 'SIGTERM')));
+  };
+  if (failures.length > 0) {
+    await stop();
+    throw new Error(`test services failed to start (logs kept in ${root}):\n${failures.join('\n')}`);
+  }
+  const get = <K extends ServiceName>(name: K) => started.get(name) as Started<K>;
+  return {
+    root,
+    endpoints: {
+      temporal: get('temporal').endpoint,
+      minio: get('minio').endpoint,
+      gcs: get('gcs').endpoint,
+      azurite: get('azurite').endpoint,
+      postgres: get('postgres').endpoint,
+    },
+    pids: Object.fromEntries(names.map((name) => [name, get(name).proc.pid])) as Record<ServiceName, number>,
+    async stop() {
+      await stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Names of the services whose process group is still alive. */
+export function leakedServices(pids: Record<string, number>): string[] {
+  return Object.entries(pids)
+    .filter(([, pid]) => groupAlive(pid))
+    .map(([name, pid]) => `${name} (process group ${pid})`);
+}
+
+function toolPath(variable: string): string {
+  const value = process.env[variable];
+  if (!value) {
+    throw new Error(`${variable} is not set. Fix: run the tests with 'npm test', which bootstraps the test tools.`);
+  }
+  if (!fs.existsSync(value)) throw new Error(`${variable}=${value} does not exist. Fix: rerun 'npm test'.`);
+  return value;
+}
+
+async function startTemporal(dir: string): Promise<Started<'temporal'>> {
+  const port = await getPort({ host });
+  const address = `${host}:${port}`;
+  const args = devServerArgs({ ip: host, port, ui: 'headless', logLevel: 'error' });
+  const proc = spawnManaged('Temporal dev server', toolPath('KEEL_TEMPORAL_BIN'), args, {
+    logFile: path.join(dir, 'server.log'),
+  });
+  await waitUntilReady(proc, () => temporalAnswers(address));
+  return { proc, endpoint: { address, namespace: 'default' } };
+}
+
+async function startMinio(dir: string): Promise<Started<'minio'>> {
+  const [port, consolePort] = [await getPort({ host }), await getPort({ host })];
+  // Test-only credentials for a throw-away server on loopback.
+  const accessKeyId = 'keel-test';
+  const secretAccessKey = 'keel-test-secret';
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(data);
+  const proc = spawnManaged(
+    'MinIO',
+    toolPath('KEEL_MINIO_BIN'),
+    ['server', data, '--address', `${host}:${port}`, '--console-address', `${host}:${consolePort}`, '--quiet'],
+    {
+      logFile: path.join(dir, 'server.log'),
+      env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off' },
+    },
+  );
+  const endpoint = `http://${host}:${port}`;
+  await waitUntilReady(proc, () => httpOk(`${endpoint}/minio/health/ready`));
+  return { proc, endpoint: { endpoint, region: 'us-east-1', accessKeyId, secretAccessKey } };
+}
+
+async function startFakeGcs(dir: string): Promise<Started<'gcs'>> {
+  const port = await getPort({ host });
+  const endpoint = `http://${host}:${port}`;
+  const root = path.join(dir, 'data');
+  fs.mkdirSync(root);
+  const args = ['-scheme', 'http', '-host', host, '-port', String(port), '-external-url', endpoint];
+  args.push('-backend', 'filesystem', '-filesystem-root', root, '-log-level', 'warn');
+  const proc = spawnManaged('fake-gcs-server', toolPath('KEEL_FAKE_GCS_BIN'), args, {
+    logFile: path.join(dir, 'server.log'),
+  });
+  await waitUntilReady(proc, () => httpOk(`${endpoint}/storage/v1/b?project=keel-test`));
+  return { proc, endpoint: { endpoint, projectId: 'keel-test' } };
+}
+
+async function startAzurite(dir: string): Promise<Started<'azurite'>> {
+  const port = await getPort({ host });
+  const location = path.join(dir, 'data');
+  fs.mkdirSync(location);
+  const args = ['--blobHost', host, '--blobPort', String(port), '--location', location];
+  args.push('--skipApiVersionCheck', '--loose', '--debug', path.join(dir, 'debug.log'));
+  const proc = spawnManaged('Azurite', toolPath('KEEL_AZURITE_BIN'), args, { logFile: path.join(dir, 'server.log') });
+  await waitUntilReady(proc, () => isListening(host, port));
+  // Azurite's fixed development account (documented by Microsoft; not a secret).
+  const accountName = 'devstoreaccount1';
+  const accountKey = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+  const blobEndpoint = `http://${host}:${port}/${accountName}`;
+  const connectionString = `DefaultEndpointsProtocol=http;AccountName=${accountName};AccountKey=${accountKey};BlobEndpoint=${blobEndpoint};`;
+  return { proc, endpoint: { blobEndpoint, accountName, accountKey, connectionString } };
+}
+
+async function startPostgres(dir: string): Promise<Started<'postgres'>> {
+  const bindir = toolPath('KEEL_PG_BINDIR');
+  const port = await getPort({ host });
+  const data = path.join(dir, 'data');
+  // initdb and postgres refuse to run as root: when we are root, run them as the 'postgres' user.
+  const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
+  if (owner) fs.chownSync(dir, owner.uid, owner.gid);
+  execFileSync(path.join(bindir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'], {
+    ...owner,
+    stdio: 'pipe',
+  });
+  const args = ['-D', data, '-p', String(port), '-k', dir, '-c', `listen_addresses=${host}`, '-c', 'fsync=off'];
+  const logFile = path.join(dir, 'server.log');
+  fs.writeFileSync(logFile, '');
+  if (owner) fs.chownSync(logFile, owner.uid, owner.gid);
+  const proc = spawnManaged('PostgreSQL', path.join(bindir, 'postgres'), args, { logFile, ...owner });
+  const url = `postgres://postgres@${host}:${port}/postgres`;
+  await waitUntilReady(proc, async () => {
+    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    try {
+      await sql`select 1`;
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+  return { proc, endpoint: { url }, stopSignal: 'SIGINT' };
+}
+
+function postgresUser(): { uid: number; gid: number } {
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    return { uid, gid };
+  } catch {
+    throw new Error(
+      "running as root, and there is no 'postgres' user to run PostgreSQL as. Fix: apt-get install postgresql (creates it).",
+    );
+  }
+}

@@ -1,0 +1,3 @@
+export * from './config.ts';
+export * from './run.ts';
+export * from './worker.ts';

@@ -1,0 +1,4 @@
+// Every workflow a keel worker registers. Only deterministic code may be imported from here:
+// this module is bundled into Temporal's workflow sandbox.
+export * from './smoke.ts';
+export * from './task-queues.ts';
