@@ -26,7 +26,8 @@ cache=${KEEL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keel}
 tools=$cache/tools
 mkdir -p "$tools" "$repo/.keel"
 
-say() { echo "bootstrap: $*"; }
+exec 3>&1 # the real stdout, for messages from functions whose own stdout is captured
+say() { echo "bootstrap: $*" >&3; }
 # One line that names the step and the fix, then stop.
 fail() { echo "bootstrap: step '$1' failed: $2. Fix: $3" >&2; exit 1; }
 
@@ -98,14 +99,14 @@ go_tool() { # step module version binary -> prints the binary's path
   local step=$1 module=$2 version=$3 binary=$4
   local dir=$tools/$binary@$version
   if [ -x "$dir/$binary" ]; then
-    say "$step: cached $version" >&2
+    say "$step: cached $version"
   else
     command -v go >/dev/null || fail "$step" "Go is not installed (needed to build $module@$version)" "install Go >= 1.24 (apt-get install golang-go, or go.dev/dl) and rerun"
-    say "$step: building $module@$version with go install (first run only)" >&2
+    say "$step: building $module@$version with go install (first run only)"
     local started=$SECONDS
     GOBIN=$dir GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOFLAGS=-buildvcs=false \
       go install "$module@$version" >&2 || fail "$step" "go install $module@$version failed (see the output above)" "check access to the Go module proxy and free disk space"
-    say "$step: built in $((SECONDS - started))s" >&2
+    say "$step: built in $((SECONDS - started))s"
   fi
   echo "$dir/$binary"
 }

@@ -26,15 +26,16 @@ describe('worker configuration from the environment', () => {
     expect(config.taskQueue).toBe('keel-a100');
   });
 
-  test('a TLS client certificate path is passed on', () => {
+  test('TLS with a client certificate and key is passed on', () => {
     const config = loadTemporalConfig({
       ...base,
       TEMPORAL_TLS: 'true',
       TEMPORAL_TLS_CLIENT_CERT_DATA: 'CERT',
       TEMPORAL_TLS_CLIENT_KEY_DATA: 'KEY',
     });
-    expect(config.connectionOptions.tls).toMatchObject({
-      clientCertPair: { crt: Buffer.from('CERT'), key: Buffer.from('KEY') },
-    });
+    const tls = config.connectionOptions.tls;
+    if (typeof tls !== 'object' || !tls?.clientCertPair) throw new Error(`expected a TLS config, got ${String(tls)}`);
+    expect(Buffer.from(tls.clientCertPair.crt).toString()).toBe('CERT');
+    expect(Buffer.from(tls.clientCertPair.key).toString()).toBe('KEY');
   });
 });

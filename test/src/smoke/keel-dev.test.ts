@@ -46,9 +46,9 @@ describe('keel dev', () => {
     // The UI answers over HTTP, and a browser shows the namespace and the workflow.
     const res = await fetch(`${uiUrl}/namespaces/default/workflows`);
     expect(res.status).toBe(200);
-    const pageText = await screenshotUi(`${uiUrl}/namespaces/default/workflows`, workflowId, 'temporal-ui.png');
-    expect(pageText).toContain('default');
-    expect(pageText).toContain(workflowId);
+    const page = await screenshotUi(`${uiUrl}/namespaces/default/workflows`, workflowId, 'temporal-ui.png');
+    expect(page.inputs).toContain('default'); // the namespace picker
+    expect(page.text).toContain(workflowId);
 
     // Ctrl-C: the worker and the server it started stop; the command exits cleanly.
     const exit = await dev.stop('SIGINT');
@@ -129,8 +129,9 @@ function startKeelDev(args: string[]): KeelDev {
   return dev;
 }
 
-/** Opens the page in headless Chromium (Debian's), waits for `text`, saves a screenshot. */
-async function screenshotUi(url: string, text: string, file: string): Promise<string> {
+/** Opens the page in headless Chromium (Debian's), waits for `text`, saves a screenshot, and
+ *  returns the rendered text and the values of the page's inputs. */
+async function screenshotUi(url: string, text: string, file: string): Promise<{ text: string; inputs: string[] }> {
   const executablePath = process.env.KEEL_CHROMIUM_BIN;
   if (!executablePath) throw new Error("KEEL_CHROMIUM_BIN is not set. Fix: run the tests with 'npm test'.");
   const browser = await chromium.launch({
@@ -151,8 +152,13 @@ async function screenshotUi(url: string, text: string, file: string): Promise<st
     await page.getByText(text).first().waitFor({ timeout: 60_000 });
     fs.mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: path.join(artifacts, file) });
-    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a person sees
-    return await page.locator('body').innerText();
+    return {
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a person sees
+      text: await page.locator('body').innerText(),
+      inputs: await page
+        .locator('input')
+        .evaluateAll((els) => els.map((el) => (el as unknown as { value: string }).value)),
+    };
   } finally {
     await browser.close();
   }
