@@ -4,9 +4,10 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient } from '@keel/client';
 import { temporalAnswers } from '@keel/client/dev';
-import { groupAlive, isListening } from '@keel/client/processes';
+import { groupAlive, isListening, signalGroup } from '@keel/client/processes';
 import { KEEL_TASK_QUEUE, smokeCheck } from '@keel/workflows';
 import getPort from 'get-port';
 import { chromium } from 'playwright-core';
@@ -16,8 +17,15 @@ const cli = path.resolve('client/src/cli.ts');
 const artifacts = path.resolve('.keel/test-artifacts');
 const running: KeelDev[] = [];
 
+// A test that failed midway still leaves nothing running: Ctrl-C first, then force, and the dev
+// server too (it runs in its own process group, so it would outlive a killed keel dev).
 afterEach(async () => {
-  for (const dev of running.splice(0)) await dev.stop('SIGKILL');
+  for (const dev of running.splice(0)) {
+    const stopped = await Promise.race([dev.stop('SIGINT'), sleep(30_000)]);
+    if (!stopped) await dev.stop('SIGKILL');
+    const serverPid = Number(dev.match(/Temporal dev server ready \(pid (\d+)\)/)?.[1]);
+    if (serverPid) signalGroup(serverPid, 'SIGKILL');
+  }
 });
 
 describe('keel dev', () => {
@@ -120,7 +128,7 @@ function startKeelDev(args: string[]): KeelDev {
       }
     },
     async stop(signal) {
-      if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), signal);
+      if (child.exitCode === null && child.signalCode === null) signalGroup(child.pid as number, signal);
       const [code, sig] = await exited;
       return { code, signal: sig };
     },
