@@ -7,7 +7,8 @@
 #
 # Every tool is installed once into a cache reused across clones and runs
 # (KEEL_CACHE_DIR, default ~/.cache/keel), then skipped. The resolved paths are written to
-# .keel/tools.env, which scripts/with-tools.sh sources before running anything.
+# .keel/tools.env, which scripts/with-tools.sh sources before running anything (and which puts
+# node, pnpm and temporal on PATH for a shell that sources it).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -121,7 +122,7 @@ fi
 env_file=$repo/.keel/tools.env
 {
   echo "# Written by scripts/bootstrap.sh; sourced by scripts/with-tools.sh. Do not edit."
-  echo "export PATH=\"$pnpm_dir:$node_bin_dir:\$PATH\""
+  echo "export PATH=\"$(dirname "$temporal_bin"):$pnpm_dir:$node_bin_dir:\$PATH\""
   echo "export KEEL_CACHE_DIR=\"$cache\""
   echo "export KEEL_TEMPORAL_BIN=\"$temporal_bin\""
 } >"$env_file.tmp"

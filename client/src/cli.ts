@@ -5,6 +5,14 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { devDefaults, startDevEnvironment } from './dev.ts';
 
+// If the terminal or a pipe reading our output goes away (Ctrl-C on `keel dev | tee log` ends tee
+// too), writes fail with EPIPE: ignore that, so shutting down what we started still completes.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 const program = new Command('keel')
   .description('Durable GPU training jobs and HPO studies on Temporal')
   .showHelpAfterError();

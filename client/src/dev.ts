@@ -9,7 +9,7 @@ import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 // CommonJS: Node's ESM loader cannot see its named exports.
 import proto from '@temporalio/proto';
-import { httpOk, isListening, spawnManaged, stopManaged, waitUntilReady } from './processes.ts';
+import { httpOk, isListening, signalGroup, spawnManaged, stopManaged, waitUntilReady } from './processes.ts';
 
 export interface DevOptions {
   /** Folder for the dev server's state (temporal.db) and log (temporal.log). */
@@ -73,7 +73,11 @@ export async function startDevEnvironment(options: DevOptions): Promise<DevEnvir
       const { server, uiUrl: startedUi } = await startDevServer(options, address, log);
       serverPid = server.pid;
       uiUrl = startedUi;
+      // Safety net: if this process ends without stop() (an uncaught error), the server goes too.
+      const onExit = () => signalGroup(server.pid, 'SIGTERM');
+      process.once('exit', onExit);
       stops.push(async () => {
+        process.off('exit', onExit);
         await stopManaged(server);
         log('Temporal dev server stopped');
       });
