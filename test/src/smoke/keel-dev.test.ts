@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -93,19 +94,49 @@ describe('keel dev', () => {
   });
 });
 
+describe('keel dev refuses what it cannot do, and says how to fix it', () => {
+  test('a port held by something that is not Temporal', async () => {
+    const squatter = net.createServer((socket) => socket.on('error', () => {})); // accepts, never answers
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as net.AddressInfo).port;
+    try {
+      const dev = startKeelDev(['--port', String(port), '--home', os.tmpdir()]);
+      expect(await dev.exit()).toEqual({ code: 1, signal: null });
+      expect(dev.output()).toMatch(
+        new RegExp(`keel: port 127.0.0.1:${port} is in use, but it is not a Temporal server`),
+      );
+    } finally {
+      squatter.close();
+    }
+  });
+
+  test('no Temporal CLI', async () => {
+    const port = await getPort();
+    const env = { ...process.env, KEEL_TEMPORAL_BIN: '/nonexistent/temporal' };
+    const dev = startKeelDev(['--port', String(port), '--home', os.tmpdir()], env);
+    expect(await dev.exit()).toEqual({ code: 1, signal: null });
+    expect(dev.output()).toContain("keel: the Temporal CLI at '/nonexistent/temporal' is not an executable file.");
+    expect(dev.output()).toContain("Fix: run 'npm run setup'");
+    expect(await isListening('127.0.0.1', port)).toBe(false);
+  });
+});
+
 interface KeelDev {
   pid: number;
   output(): string;
   match(re: RegExp): RegExpMatchArray | null;
   waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
   stop(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits for the command to end by itself. */
+  exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startKeelDev(args: string[]): KeelDev {
+function startKeelDev(args: string[], env: NodeJS.ProcessEnv = process.env): KeelDev {
   // Its own process group, as in a terminal: Ctrl-C is a SIGINT to that group.
   const child: ChildProcess = spawn(process.execPath, [cli, 'dev', ...args], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   let text = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -129,6 +160,9 @@ function startKeelDev(args: string[]): KeelDev {
     },
     async stop(signal) {
       if (child.exitCode === null && child.signalCode === null) signalGroup(child.pid as number, signal);
+      return dev.exit();
+    },
+    async exit() {
       const [code, sig] = await exited;
       return { code, signal: sig };
     },

@@ -1,0 +1,42 @@
+// `keel worker` as a fleet host runs it: configured only by the environment, stopped by SIGTERM.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { connectClient } from '@keel/client';
+import { smokeCheck } from '@keel/workflows';
+import { expect, inject, test } from 'vitest';
+
+const { temporal } = inject('services');
+
+test('keel worker serves the queue named by KEEL_TASK_QUEUE on TEMPORAL_ADDRESS, and SIGTERM stops it cleanly', async () => {
+  const taskQueue = `keel-worker-cli-${process.pid}`;
+  const child = spawn(process.execPath, [path.resolve('client/src/cli.ts'), 'worker'], {
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: 'default',
+      KEEL_TASK_QUEUE: taskQueue,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = once(child, 'exit');
+
+  const client = await connectClient({ connectionOptions: { address: temporal.address }, namespace: 'default' });
+  try {
+    const result = await client.workflow.execute(smokeCheck, {
+      taskQueue,
+      workflowId: `keel-worker-cli-${Date.now()}`,
+      args: [{ message: 'fleet' }],
+    });
+    expect(result.worker).toMatchObject({ pid: child.pid, taskQueue });
+    expect(output).toContain(`keel worker: serving task queue '${taskQueue}' on ${temporal.address}`);
+  } finally {
+    await client.connection.close();
+  }
+
+  child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  expect({ code, signal }).toEqual({ code: 0, signal: null });
+});
