@@ -68,6 +68,9 @@ function parsePort(value: string): number {
 /** Waits for Ctrl-C (or SIGTERM/SIGHUP), runs stop once, then exits; a second Ctrl-C forces. */
 function stopOnSignal(stop: () => Promise<void>): Promise<void> {
   return new Promise((resolve) => {
+    // Signal handlers do not keep Node running; with nothing else to wait on (a reused server and
+    // --no-worker), this timer does.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
@@ -75,6 +78,7 @@ function stopOnSignal(stop: () => Promise<void>): Promise<void> {
         process.exit(130);
       }
       stopping = true;
+      clearInterval(keepAlive);
       console.log(`keel: ${signal}, stopping what this command started`);
       stop().then(
         () => {

@@ -8,8 +8,17 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient } from '@keel/client';
 import { temporalAnswers } from '@keel/client/dev';
-import { groupAlive, isListening, signalGroup } from '@keel/client/processes';
+import {
+  groupAlive,
+  isListening,
+  signalGroup,
+  spawnManaged,
+  stopManaged,
+  waitUntilReady,
+} from '@keel/client/processes';
 import { KEEL_TASK_QUEUE, smokeCheck } from '@keel/workflows';
+import { keelSearchAttributes } from '@keel/workflows/search-attributes';
+import { Connection } from '@temporalio/client';
 import getPort from 'get-port';
 import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, inject, test } from 'vitest';
@@ -91,6 +100,38 @@ describe('keel dev', () => {
     expect(await temporalAnswers(address)).toBe(true);
     expect(fs.existsSync(path.join(home, 'temporal.db'))).toBe(false);
     fs.rmSync(home, { recursive: true, force: true });
+  });
+  test("registers keel's search attributes on a reused server that lacks them", async () => {
+    const port = await getPort();
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-dev-'));
+    // A bare dev server, as someone might already run: no keel search attributes.
+    const bare = spawnManaged(
+      'bare Temporal dev server',
+      process.env.KEEL_TEMPORAL_BIN as string,
+      ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'],
+      { logFile: path.join(home, 'bare.log') },
+    );
+    const address = `127.0.0.1:${port}`;
+    try {
+      await waitUntilReady(bare, () => temporalAnswers(address));
+      const dev = startKeelDev(['--port', String(port), '--home', home, '--no-worker']);
+      await dev.waitFor(/ready; press Ctrl-C/);
+      expect(dev.output()).toContain(
+        `registered search attributes: ${keelSearchAttributes.map((k) => k.name).join(', ')}`,
+      );
+      expect(await dev.stop('SIGINT')).toEqual({ code: 0, signal: null });
+
+      const connection = await Connection.connect({ address });
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
+      await connection.close();
+      expect(Object.keys(customAttributes ?? {})).toEqual(
+        expect.arrayContaining(keelSearchAttributes.map((k) => k.name)),
+      );
+      expect(await temporalAnswers(address)).toBe(true); // still running: keel dev did not start it
+    } finally {
+      await stopManaged(bare);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
 
