@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectClient } from '@keel/client';
 import { devDefaults, startDevEnvironment } from '@keel/client/dev';
+import { stopOnSignal } from '@keel/client/signals';
 import { KEEL_TASK_QUEUE, smokeCheck } from '@keel/workflows';
 
 const { values: args } = parseArgs({
@@ -49,10 +50,5 @@ if (args['no-wait']) {
   await env.stop();
 } else {
   say('the dev server and worker keep running; press Ctrl-C to stop them');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  say('stopping');
-  await env.stop();
+  await stopOnSignal(() => env.stop());
 }

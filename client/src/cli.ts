@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { devDefaults, startDevEnvironment } from './dev.ts';
+import { stopOnSignal } from './signals.ts';
 
 // If the terminal or a pipe reading our output goes away (Ctrl-C on `keel dev | tee log` ends tee
 // too), writes fail with EPIPE: ignore that, so shutting down what we started still completes.
@@ -63,36 +64,6 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError('expected a port number between 1 and 65535.');
   }
   return port;
-}
-
-/** Waits for Ctrl-C (or SIGTERM/SIGHUP), runs stop once, then exits; a second Ctrl-C forces. */
-function stopOnSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
-    // Signal handlers do not keep Node running; with nothing else to wait on (a reused server and
-    // --no-worker), this timer does.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        console.error(`keel: ${signal} again, exiting without waiting`);
-        process.exit(130);
-      }
-      stopping = true;
-      clearInterval(keepAlive);
-      console.log(`keel: ${signal}, stopping what this command started`);
-      stop().then(
-        () => {
-          resolve();
-          process.exit(0);
-        },
-        (err: unknown) => {
-          console.error(`keel: stopping failed: ${String(err)}`);
-          process.exit(1);
-        },
-      );
-    };
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
-  });
 }
 
 try {
