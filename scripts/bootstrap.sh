@@ -96,17 +96,20 @@ say "dependencies: pnpm install --frozen-lockfile"
   || fail dependencies "pnpm install --frozen-lockfile failed" "if package.json changed, run 'pnpm install' and commit pnpm-lock.yaml"
 
 # --- Go tools (built from source, cached) ---------------------------------------------------------
+# Go on PATH, else where the official archive installs it (often missing from non-login shells' PATH).
+find_go() { command -v go || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; }; }
 go_tool() { # step module version binary -> prints the binary's path
   local step=$1 module=$2 version=$3 binary=$4
   local dir=$tools/$binary@$version
   if [ -x "$dir/$binary" ]; then
     say "$step: cached $version"
   else
-    command -v go >/dev/null || fail "$step" "Go is not installed (needed to build $module@$version)" "install Go >= 1.24 (apt-get install golang-go, or go.dev/dl) and rerun"
+    local go_bin
+    go_bin=$(find_go) || fail "$step" "Go is not installed (needed to build $module@$version; looked on PATH and in /usr/local/go/bin)" "install Go >= 1.24 (apt-get install golang-go, or go.dev/dl) and rerun"
     say "$step: building $module@$version with go install (first run only)"
     local started=$SECONDS
     GOBIN=$dir GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOFLAGS=-buildvcs=false \
-      go install "$module@$version" >&2 || fail "$step" "go install $module@$version failed (see the output above)" "check access to the Go module proxy and free disk space"
+      "$go_bin" install "$module@$version" >&2 || fail "$step" "go install $module@$version failed (see the output above)" "check access to the Go module proxy and free disk space"
     say "$step: built in $((SECONDS - started))s"
   fi
   echo "$dir/$binary"

@@ -43,13 +43,25 @@ describe('bootstrap', () => {
       .filter((dir) => dir !== goDir)
       .join(':');
     const env = { ...process.env, PATH, KEEL_CACHE_DIR: cache, KEEL_TEMPORAL_BIN: '' };
-    const { status, stderr } = runBootstrap([], env);
+    // The bootstrap also looks in /usr/local/go/bin: hide that folder behind an empty one, in a
+    // mount namespace of this command alone (unshare -rm works without privileges).
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-no-go-'));
+    const hideGo = `[ ! -d /usr/local/go ] || mount --bind ${empty} /usr/local/go || exit 97; exec bash ${bootstrap}`;
+    // Should this run get further than it must, it would rewrite .keel/tools.env for its own cache.
+    const toolsEnv = fs.readFileSync('.keel/tools.env');
+    const result = spawnSync('unshare', ['-rm', 'bash', '-c', hideGo], { env, encoding: 'utf8', timeout: 300_000 });
+    fs.writeFileSync('.keel/tools.env', toolsEnv);
+    const { status, stderr } = result;
     fs.rmSync(cache, { recursive: true, force: true });
+    fs.rmSync(empty, { recursive: true, force: true });
+    if (result.error || status === 97) throw new Error(`could not hide Go with unshare -rm: ${result.error ?? stderr}`);
 
     expect(status).toBe(1);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^bootstrap: step 'temporal' failed: Go is not installed .*Fix: install Go/);
+    expect(lines[0]).toMatch(
+      /^bootstrap: step 'temporal' failed: Go is not installed .*looked on PATH and in \/usr\/local\/go\/bin.*Fix: install Go/,
+    );
   });
 
   test('an unknown option is refused by name', () => {
