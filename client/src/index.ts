@@ -1,5 +1,5 @@
-// @keel/client: what scripts use to talk to keel. (The typed job/study client arrives with the
-// training-job and study work; today it connects and runs the smoke check.)
+// @keel/client: what scripts use to talk to keel. Today: a Temporal client configured like the
+// workers. The typed job and study client (startJob, startStudy, progress, ...) comes with #4-#6.
 import { loadTemporalConfig } from '@keel/workers/config';
 import { Client, Connection } from '@temporalio/client';
 import type { ClientConnectConfig } from '@temporalio/envconfig';
