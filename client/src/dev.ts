@@ -31,10 +31,7 @@ export interface DevEnvironment {
   namespace: string;
   /** The Web UI, when this environment knows of one. */
   uiUrl: string | undefined;
-  /** True when a server was already listening and is left running on stop(). */
-  reused: boolean;
-  /** Pid of the dev server this environment started. */
-  serverPid: number | undefined;
+  /** Stops what this environment started; a reused server keeps running. */
   stop(): Promise<void>;
 }
 
@@ -60,18 +57,14 @@ export async function startDevEnvironment(options: DevOptions): Promise<DevEnvir
   };
 
   try {
-    let reused = false;
-    let serverPid: number | undefined;
     let uiUrl: string | undefined;
     if (await isListening(options.ip, options.port)) {
-      reused = true;
       log(`reusing the Temporal server already listening on ${address}`);
       await ensureSearchAttributes(address, options.namespace, log);
       const candidate = `http://${options.ip}:${options.uiPort}`;
       uiUrl = (await httpOk(candidate)) ? candidate : undefined;
     } else {
       const { server, uiUrl: startedUi } = await startDevServer(options, address, log);
-      serverPid = server.pid;
       uiUrl = startedUi;
       // Safety net: if this process ends without stop() (an uncaught error), the server goes too.
       const onExit = () => signalGroup(server.pid, 'SIGTERM');
@@ -100,7 +93,7 @@ export async function startDevEnvironment(options: DevOptions): Promise<DevEnvir
       log(`worker serving task queue '${KEEL_TASK_QUEUE}'`);
     }
 
-    return { address, namespace: options.namespace, uiUrl, reused, serverPid, stop: stopAll };
+    return { address, namespace: options.namespace, uiUrl, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

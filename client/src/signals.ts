@@ -2,8 +2,8 @@
 // what they started, in order, then exit.
 
 /** Waits for Ctrl-C (or SIGTERM/SIGHUP), runs stop once, then exits; a second Ctrl-C forces. */
-export function stopOnSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
+export function stopOnSignal(stop: () => Promise<void>): Promise<never> {
+  return new Promise(() => {
     // Signal handlers do not keep Node running; with nothing else to wait on (a reused server and
     // --no-worker), this timer does.
     const keepAlive = setInterval(() => {}, 1 << 30);
@@ -17,10 +17,7 @@ export function stopOnSignal(stop: () => Promise<void>): Promise<void> {
       clearInterval(keepAlive);
       console.log(`keel: ${signal}, stopping what this command started`);
       stop().then(
-        () => {
-          resolve();
-          process.exit(0);
-        },
+        () => process.exit(0),
         (err: unknown) => {
           console.error(`keel: stopping failed: ${String(err)}`);
           process.exit(1);

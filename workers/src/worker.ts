@@ -5,7 +5,7 @@ import type { WorkerConfig } from './config.ts';
 
 const require = createRequire(import.meta.url);
 /** The workflows module; Temporal bundles it into its deterministic sandbox at worker start. */
-export const workflowsPath = require.resolve('@keel/workflows');
+const workflowsPath = require.resolve('@keel/workflows');
 
 export interface KeelWorker {
   worker: Worker;

@@ -33,7 +33,7 @@ afterEach(async () => {
   for (const dev of running.splice(0)) {
     const stopped = await Promise.race([dev.stop('SIGINT'), sleep(30_000)]);
     if (!stopped) await dev.stop('SIGKILL');
-    const serverPid = Number(dev.match(/Temporal dev server ready \(pid (\d+)\)/)?.[1]);
+    const serverPid = dev.serverPid();
     if (serverPid) signalGroup(serverPid, 'SIGKILL');
   }
 });
@@ -47,7 +47,7 @@ describe('keel dev', () => {
     await dev.waitFor(/ready; press Ctrl-C/);
     const uiUrl = dev.match(/Temporal UI: (\S+)/)?.[1];
     expect(uiUrl).toBe(`http://127.0.0.1:${uiPort}`);
-    const serverPid = Number(dev.match(/Temporal dev server ready \(pid (\d+)\)/)?.[1]);
+    const serverPid = dev.serverPid() as number;
     expect(groupAlive(serverPid)).toBe(true);
 
     // The worker that keel dev started serves the keel task queue.
@@ -166,6 +166,8 @@ interface KeelDev {
   pid: number;
   output(): string;
   match(re: RegExp): RegExpMatchArray | null;
+  /** Pid of the dev server this keel dev said it started. */
+  serverPid(): number | undefined;
   waitFor(re: RegExp, timeoutMs?: number): Promise<void>;
   stop(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Waits for the command to end by itself. */
@@ -191,6 +193,10 @@ function startKeelDev(args: string[], env: NodeJS.ProcessEnv = process.env): Kee
     pid: child.pid as number,
     output: () => text,
     match: (re) => text.match(re),
+    serverPid: () => {
+      const pid = text.match(/Temporal dev server ready \(pid (\d+)\)/)?.[1];
+      return pid ? Number(pid) : undefined;
+    },
     async waitFor(re, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       while (!re.test(text)) {
