@@ -3,6 +3,7 @@
 // what start() started, nothing else.
 import fs from 'node:fs';
 import path from 'node:path';
+import { resolveDatabaseUrl } from '@keel/db/url';
 import { keelSearchAttributes } from '@keel/workflows/search-attributes';
 import { KEEL_TASK_QUEUE } from '@keel/workflows/task-queues';
 import { Connection } from '@temporalio/client';
@@ -80,17 +81,18 @@ export async function startDevEnvironment(options: DevOptions): Promise<DevEnvir
       const { createKeelWorker, configureRuntime } = await import('@keel/workers');
       // This process decides when the worker stops; warnings only, not the bundler's output.
       configureRuntime({ logLevel: 'WARN', handleSignals: false });
-      const { worker, connection } = await createKeelWorker({
+      const { worker, db, close } = await createKeelWorker({
         temporal: { connectionOptions: { address }, namespace: options.namespace },
         taskQueue: KEEL_TASK_QUEUE,
+        databaseUrl: resolveDatabaseUrl({ env: { ...process.env, KEEL_HOME: options.home } }),
       });
-      const running = worker.run().finally(() => connection.close());
+      const running = worker.run().finally(close);
       stops.push(async () => {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running;
         log('worker stopped');
       });
-      log(`worker serving task queue '${KEEL_TASK_QUEUE}'`);
+      log(`worker serving task queue '${KEEL_TASK_QUEUE}', database ${db.location}`);
     }
 
     return { address, namespace: options.namespace, uiUrl, stop: stopAll };

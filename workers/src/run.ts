@@ -3,14 +3,14 @@ import { createKeelWorker } from './worker.ts';
 
 /** Runs one worker until it is shut down (SIGINT/SIGTERM, via Temporal's runtime, or shutdown()). */
 export async function runWorker(config: WorkerConfig): Promise<void> {
-  const { worker, connection } = await createKeelWorker(config);
+  const { worker, db, close } = await createKeelWorker(config);
   console.log(
     `keel worker: serving task queue '${config.taskQueue}' on ${config.temporal.connectionOptions.address} ` +
-      `(namespace ${config.temporal.namespace})`,
+      `(namespace ${config.temporal.namespace}), database ${db.location} (${db.dialect})`,
   );
   try {
     await worker.run();
   } finally {
-    await connection.close();
+    await close();
   }
 }

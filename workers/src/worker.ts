@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import * as activities from '@keel/activities';
+import { type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerConfig } from './config.ts';
 
@@ -10,12 +11,21 @@ const workflowsPath = require.resolve('@keel/workflows');
 export interface KeelWorker {
   worker: Worker;
   connection: NativeConnection;
+  db: KeelDatabase;
+  /** Closes the Temporal connection and the database, once the worker has stopped. */
+  close(): Promise<void>;
 }
 
-/** Connects to Temporal and creates a worker serving keel's workflows and activities. */
+/**
+ * Opens the database and brings its schema up to date (safe when several workers start at once),
+ * then connects to Temporal and creates a worker serving keel's workflows and activities.
+ */
 export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker> {
-  const connection = await NativeConnection.connect(config.temporal.connectionOptions);
+  const db = await openDatabase({ url: config.databaseUrl });
+  let connection: NativeConnection | undefined;
   try {
+    await migrateDatabase(db);
+    connection = await NativeConnection.connect(config.temporal.connectionOptions);
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace ?? 'default',
@@ -23,9 +33,11 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
       workflowsPath,
       activities,
     });
-    return { worker, connection };
+    const opened = connection;
+    return { worker, connection, db, close: async () => Promise.all([opened.close(), db.close()]).then(() => {}) };
   } catch (err) {
-    await connection.close();
+    await connection?.close();
+    await db.close();
     throw err;
   }
 }

@@ -3,12 +3,15 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { connectClient } from '@keel/client';
+import { openDatabase, pendingMigrations } from '@keel/db';
 import { smokeCheck } from '@keel/workflows';
 import { expect, inject, test } from 'vitest';
+import { freshDatabase } from '../harness/databases.ts';
 
-const { temporal } = inject('services');
+const { temporal, postgres } = inject('services');
 
-test('keel worker serves the queue named by KEEL_TASK_QUEUE on TEMPORAL_ADDRESS, and SIGTERM stops it cleanly', async () => {
+test('keel worker serves the queue named by KEEL_TASK_QUEUE on TEMPORAL_ADDRESS with DATABASE_URL, and SIGTERM stops it cleanly', async () => {
+  const database = await freshDatabase('postgres', postgres.url);
   const taskQueue = `keel-worker-cli-${process.pid}`;
   const child = spawn(process.execPath, [path.resolve('client/src/cli.ts'), 'worker'], {
     env: {
@@ -16,6 +19,7 @@ test('keel worker serves the queue named by KEEL_TASK_QUEUE on TEMPORAL_ADDRESS,
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: 'default',
       KEEL_TASK_QUEUE: taskQueue,
+      DATABASE_URL: database.url,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -32,6 +36,11 @@ test('keel worker serves the queue named by KEEL_TASK_QUEUE on TEMPORAL_ADDRESS,
     });
     expect(result.worker).toMatchObject({ pid: child.pid, taskQueue });
     expect(output).toContain(`keel worker: serving task queue '${taskQueue}' on ${temporal.address}`);
+    expect(output).toContain(`database ${database.url} (postgres)`);
+    // The worker migrated the fleet's database before it took work.
+    const db = await openDatabase({ url: database.url });
+    expect(await pendingMigrations(db)).toBe(0);
+    await db.close();
   } finally {
     await client.connection.close();
   }
@@ -39,4 +48,5 @@ test('keel worker serves the queue named by KEEL_TASK_QUEUE on TEMPORAL_ADDRESS,
   child.kill('SIGTERM');
   const [code, signal] = await exited;
   expect({ code, signal }).toEqual({ code: 0, signal: null });
+  await database.drop();
 });

@@ -1,5 +1,9 @@
 // A trivial workflow runs on the real dev server through a real keel worker.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connectClient } from '@keel/client';
+import { appliedMigrations, pendingMigrations } from '@keel/db';
 import { createKeelWorker } from '@keel/workers';
 import { smokeCheck } from '@keel/workflows';
 import { KeelKind } from '@keel/workflows/search-attributes';
@@ -9,9 +13,11 @@ const { temporal } = inject('services');
 
 test('smokeCheck runs through a real worker and returns what that worker saw', async () => {
   const taskQueue = `smoke-${process.pid}`;
-  const { worker, connection } = await createKeelWorker({
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-smoke-'));
+  const { worker, db, close } = await createKeelWorker({
     temporal: { connectionOptions: { address: temporal.address }, namespace: temporal.namespace },
     taskQueue,
+    databaseUrl: `file:${path.join(home, 'keel.db')}`,
   });
   const client = await connectClient({
     connectionOptions: { address: temporal.address },
@@ -29,8 +35,13 @@ test('smokeCheck runs through a real worker and returns what that worker saw', a
     // The workflow tagged itself with keel's search attribute, which the server has registered.
     const description = await client.workflow.getHandle(workflowId).describe();
     expect(description.typedSearchAttributes.get(KeelKind)).toBe('smoke');
+
+    // The worker brought its database schema up to date before it started.
+    expect(await pendingMigrations(db)).toBe(0);
+    expect(await appliedMigrations(db)).toBeGreaterThan(0);
   } finally {
     await client.connection.close();
-    await connection.close();
+    await close();
+    fs.rmSync(home, { recursive: true });
   }
 });

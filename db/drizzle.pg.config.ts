@@ -1,0 +1,8 @@
+// `pnpm --filter @keel/db generate` writes a new migration after a change to the schema.
+import { defineConfig } from 'drizzle-kit';
+
+export default defineConfig({
+  dialect: 'postgresql',
+  schema: './src/schema/postgres.ts',
+  out: './migrations/postgres',
+});
