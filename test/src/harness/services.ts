@@ -30,10 +30,10 @@ export interface ServiceEndpoints {
 
 export type ServiceName = keyof ServiceEndpoints;
 
-export interface RunningServices {
-  endpoints: ServiceEndpoints;
+export interface RunningServices<K extends ServiceName = ServiceName> {
+  endpoints: Pick<ServiceEndpoints, K>;
   /** Process-group leaders, for the leak check. */
-  pids: Record<ServiceName, number>;
+  pids: Record<K, number>;
   root: string;
   stop(): Promise<void>;
 }
@@ -55,11 +55,15 @@ const starters: { [K in ServiceName]: Starter<K> } = {
   postgres: startPostgres,
 };
 
-/** Starts every service at once; if any fails, stops the rest and throws naming each failure. */
-export async function startServices(): Promise<RunningServices> {
+export const allServices = Object.keys(starters) as ServiceName[];
+
+/** Starts the services at once (all by default; benchmarks pick some); if any fails, stops the
+ *  rest and throws naming each failure. */
+export async function startServices<K extends ServiceName = ServiceName>(
+  names: readonly K[] = allServices as K[],
+): Promise<RunningServices<K>> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-services-'));
   fs.chmodSync(root, 0o755); // PostgreSQL runs as its own user when we are root
-  const names = Object.keys(starters) as ServiceName[];
   const results = await Promise.allSettled(
     names.map((name) => {
       const dir = path.join(root, name);
@@ -67,10 +71,10 @@ export async function startServices(): Promise<RunningServices> {
       return (starters[name] as Starter<ServiceName>)(dir);
     }),
   );
-  const started = new Map<ServiceName, Started<ServiceName>>();
+  const started = new Map<K, Started<ServiceName>>();
   const failures: string[] = [];
   results.forEach((result, i) => {
-    const name = names[i] as ServiceName;
+    const name = names[i] as K;
     if (result.status === 'fulfilled') started.set(name, result.value);
     else failures.push(`${name}: ${result.reason instanceof Error ? result.reason.message : String(result.reason)}`);
   });
@@ -82,17 +86,11 @@ export async function startServices(): Promise<RunningServices> {
     await stop();
     throw new Error(`test services failed to start (logs kept in ${root}):\n${failures.join('\n')}`);
   }
-  const get = <K extends ServiceName>(name: K) => started.get(name) as Started<K>;
+  const endpoints = Object.fromEntries(names.map((name) => [name, started.get(name)?.endpoint]));
   return {
     root,
-    endpoints: {
-      temporal: get('temporal').endpoint,
-      minio: get('minio').endpoint,
-      gcs: get('gcs').endpoint,
-      azurite: get('azurite').endpoint,
-      postgres: get('postgres').endpoint,
-    },
-    pids: Object.fromEntries(names.map((name) => [name, get(name).proc.pid])) as Record<ServiceName, number>,
+    endpoints: endpoints as Pick<ServiceEndpoints, K>,
+    pids: Object.fromEntries(names.map((name) => [name, started.get(name)?.proc.pid])) as Record<K, number>,
     async stop() {
       await stop();
       fs.rmSync(root, { recursive: true, force: true });
