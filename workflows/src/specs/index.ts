@@ -1,0 +1,2 @@
+export * from './job-spec.ts';
+export * from './validate.ts';
