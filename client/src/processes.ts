@@ -128,9 +128,14 @@ export async function httpOk(url: string): Promise<boolean> {
   }
 }
 
+/** The last lines of a log; a Go panic's first line (its reason) is kept even when the stack
+ *  trace after it is longer than the tail. */
 export function tailFile(file: string, lines = 20): string {
   try {
-    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    const all = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    const tail = all.slice(-lines);
+    const panic = all.find((line) => line.startsWith('panic:'));
+    return panic && !tail.includes(panic) ? [panic, '…', ...tail].join('\n') : tail.join('\n');
   } catch {
     return '(no log)';
   }

@@ -1,0 +1,23 @@
+// `npm run bench -- <name> [options]` runs one benchmark; without a name, lists them.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const benchmarks: Record<string, string> = {
+  'storage-transfer': 'upload and download a 2 GiB file to MinIO: keel vs s5cmd, peak RSS',
+};
+
+const [name, ...rest] = process.argv.slice(2);
+if (!name || !(name in benchmarks)) {
+  if (name) console.error(`unknown benchmark '${name}'`);
+  console.error(
+    `usage: npm run bench -- <name> [options]\n${Object.entries(benchmarks)
+      .map(([n, what]) => `  ${n.padEnd(18)} ${what}`)
+      .join('\n')}`,
+  );
+  process.exit(name ? 2 : 0);
+}
+const file = path.join(import.meta.dirname, `${name}.ts`);
+if (!fs.existsSync(file)) throw new Error(`${file} is missing`);
+const { status } = spawnSync(process.execPath, [file, ...rest], { stdio: 'inherit' });
+process.exit(status ?? 1);
