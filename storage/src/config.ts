@@ -129,8 +129,10 @@ export function azureBlockSize(configured: number, bytes: number): number {
   return Math.max(configured, Math.ceil(bytes / azureLimits.maxBlocks / MiB) * MiB);
 }
 
-export function resolveGcsSettings(options: GcsOptions | undefined, uri: string): GcsSettings {
-  const o = options ?? {};
+/** KEEL_GCS_ENDPOINT sets the endpoint where options do not: workers take their storage settings
+ *  from the environment, and STORAGE_EMULATOR_HOST does not fit fake-gcs-server (see README). */
+export function resolveGcsSettings(options: GcsOptions | undefined, uri: string, env: Env = process.env): GcsSettings {
+  const o = { ...options, apiEndpoint: options?.apiEndpoint ?? (env.KEEL_GCS_ENDPOINT || undefined) };
   if (o.projectId !== undefined && (typeof o.projectId !== 'string' || o.projectId === '')) {
     throw new StorageConfigError('gcs', uri, 'options.gcs.projectId must be a non-empty string');
   }
@@ -147,7 +149,9 @@ export function resolveGcsSettings(options: GcsOptions | undefined, uri: string)
   }
   return {
     apiEndpoint:
-      o.apiEndpoint === undefined ? undefined : httpUrl('gcs', uri, 'options.gcs.apiEndpoint', o.apiEndpoint),
+      o.apiEndpoint === undefined
+        ? undefined
+        : httpUrl('gcs', uri, options?.apiEndpoint ? 'options.gcs.apiEndpoint' : 'KEEL_GCS_ENDPOINT', o.apiEndpoint),
     projectId: o.projectId,
     chunkSizeBytes,
   };

@@ -84,6 +84,14 @@ describe('S3 settings', () => {
 describe('GCS settings', () => {
   test('chunks default to 32 MiB and must be multiples of 256 KiB', () => {
     expect(resolveGcsSettings(undefined, 'gs://bkt').chunkSizeBytes).toBe(storageDefaults.gcsChunkSizeBytes);
+    // The endpoint: the option, else KEEL_GCS_ENDPOINT, else Google's.
+    const env = { KEEL_GCS_ENDPOINT: 'http://127.0.0.1:4443' };
+    expect(resolveGcsSettings(undefined, 'gs://bkt', env).apiEndpoint).toBe('http://127.0.0.1:4443');
+    expect(resolveGcsSettings({ apiEndpoint: 'http://gcs.local' }, 'gs://bkt', env).apiEndpoint).toBe(
+      'http://gcs.local',
+    );
+    expect(resolveGcsSettings(undefined, 'gs://bkt', {}).apiEndpoint).toBeUndefined();
+    expect(() => resolveGcsSettings(undefined, 'gs://bkt', { KEEL_GCS_ENDPOINT: 'nope' })).toThrow(/KEEL_GCS_ENDPOINT/);
     expect(resolveGcsSettings({ chunkSizeBytes: 8 * MiB }, 'gs://bkt').chunkSizeBytes).toBe(8 * MiB);
     expect(() => resolveGcsSettings({ chunkSizeBytes: 1_000_000 }, 'gs://bkt')).toThrow(
       /multiple of 256 KiB \(262144\). Fix: use e.g. 1048576/,

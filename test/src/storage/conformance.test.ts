@@ -167,13 +167,15 @@ function gcsBackend(): Backend {
   return {
     provider: 'gcs',
     async setup() {
-      // fake-gcs-server needs no credentials. STORAGE_EMULATOR_HOST is cleared rather than used:
-      // the Node SDK takes it as the JSON API's base URL, which fake-gcs-server serves under /storage/v1.
+      // fake-gcs-server needs no credentials. Its endpoint comes as a worker's would, from
+      // KEEL_GCS_ENDPOINT. STORAGE_EMULATOR_HOST is cleared rather than used: the Node SDK takes it
+      // as the JSON API's base URL, which fake-gcs-server serves under /storage/v1.
       vi.stubEnv('STORAGE_EMULATOR_HOST', undefined);
+      vi.stubEnv('KEEL_GCS_ENDPOINT', services.gcs.endpoint);
       [bucket] = await client.createBucket(bucketName);
       return `gs://${bucketName}/${prefix}`;
     },
-    options: { gcs: { apiEndpoint: services.gcs.endpoint } },
+    options: {},
     missingBucketUri: `gs://no-such-bucket-${run}/x`,
     async writeRaw(name, bytes, sha256) {
       const metadata = sha256 === undefined ? {} : { sha256 };
