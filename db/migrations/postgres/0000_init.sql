@@ -4,7 +4,7 @@ CREATE TABLE "checkpoints" (
 	"step" integer NOT NULL,
 	"uri" text NOT NULL,
 	"bytes" bigint NOT NULL,
-	"sha256" text NOT NULL,
+	"sha256" text,
 	"files" jsonb NOT NULL,
 	"metrics" jsonb NOT NULL,
 	"is_best" boolean DEFAULT false NOT NULL,

@@ -4,7 +4,7 @@ CREATE TABLE `checkpoints` (
 	`step` integer NOT NULL,
 	`uri` text NOT NULL,
 	`bytes` integer NOT NULL,
-	`sha256` text NOT NULL,
+	`sha256` text,
 	`files` text NOT NULL,
 	`metrics` text NOT NULL,
 	`is_best` integer DEFAULT false NOT NULL,

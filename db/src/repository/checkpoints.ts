@@ -15,8 +15,9 @@ export interface NewCheckpoint {
   /** Where the checkpoint's objects live; unique within the job. */
   uri: string;
   bytes: number;
-  /** sha256 of the single file, or of the checkpoint's manifest when it has several files. */
-  sha256: string;
+  /** sha256 of the single file, or of the checkpoint's manifest when it has several files;
+   *  unknown until the upload when the checkpoint was staged by hard link. */
+  sha256?: string;
   files?: CheckpointFile[];
   metrics?: Metrics;
 }
@@ -40,7 +41,9 @@ export async function recordCheckpoint(db: KeelDatabase, checkpoint: NewCheckpoi
     .from(checkpoints)
     .where(and(eq(checkpoints.jobId, checkpoint.jobId), eq(checkpoints.uri, checkpoint.uri)));
   if (!existing) throw new RecordNotFoundError('checkpoint', checkpoint.uri);
-  if (existing.sha256 !== checkpoint.sha256 || existing.step !== checkpoint.step) {
+  const shaDiffers =
+    checkpoint.sha256 !== undefined && existing.sha256 !== null && existing.sha256 !== checkpoint.sha256;
+  if (shaDiffers || existing.step !== checkpoint.step) {
     throw new RecordConflictError(
       `checkpoint ${checkpoint.uri} of job ${checkpoint.jobId} is already recorded at step ${existing.step} ` +
         `with sha256 ${existing.sha256}; a new checkpoint needs a new URI`,
@@ -58,13 +61,13 @@ export async function getCheckpoint(db: KeelDatabase, id: number): Promise<Check
 /**
  * Moves a checkpoint along its lifecycle (see checkpointTransitions). Marking it with the status
  * it already has is a no-op, so retried activities are safe. `failed` needs a reason, which is
- * what users see in the job's progress.
+ * what users see in the job's progress. The upload sets the sha256 and files it computed.
  */
 export async function markCheckpoint(
   db: KeelDatabase,
   id: number,
   status: CheckpointStatus,
-  options: { reason?: string } = {},
+  options: { reason?: string; sha256?: string; files?: CheckpointFile[] } = {},
 ): Promise<Checkpoint> {
   const { checkpoints } = db.tables;
   if (status === 'failed' && !options.reason) {
@@ -80,6 +83,8 @@ export async function markCheckpoint(
           .set({
             status,
             ...(status === 'uploaded' ? { uploadedAt: now } : {}),
+            ...(options.sha256 ? { sha256: options.sha256 } : {}),
+            ...(options.files ? { files: options.files } : {}),
             ...(status === 'committed' ? { committedAt: now } : {}),
             ...(status === 'failed' ? { failureReason: options.reason } : {}),
           })

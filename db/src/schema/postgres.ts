@@ -76,7 +76,8 @@ export const checkpoints = pgTable(
     step: integer('step').notNull(),
     uri: text('uri').notNull(),
     bytes: bigint('bytes', { mode: 'number' }).notNull(),
-    sha256: text('sha256').notNull(),
+    /** Null until uploaded (hard-linked checkpoints are hashed by the upload). */
+    sha256: text('sha256'),
     files: jsonb('files').$type<CheckpointFile[]>().notNull(),
     metrics: jsonb('metrics').$type<Metrics>().notNull(),
     isBest: boolean('is_best').notNull().default(false),

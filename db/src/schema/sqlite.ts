@@ -67,7 +67,8 @@ export const checkpoints = sqliteTable(
     step: integer('step').notNull(),
     uri: text('uri').notNull(),
     bytes: integer('bytes').notNull(),
-    sha256: text('sha256').notNull(),
+    /** Null until uploaded (hard-linked checkpoints are hashed by the upload). */
+    sha256: text('sha256'),
     files: text('files', { mode: 'json' }).$type<CheckpointFile[]>().notNull(),
     metrics: text('metrics', { mode: 'json' }).$type<Metrics>().notNull(),
     isBest: integer('is_best', { mode: 'boolean' }).notNull().default(false),

@@ -139,6 +139,16 @@ describe.each<Dialect>(['sqlite', 'postgres'])('repository on %s', (dialect) => 
     expect(await newestCommittedCheckpoint(db, 'job-c')).toBeUndefined();
   });
 
+  test('a hard-linked checkpoint is recorded before its sha256 is known; the upload sets it', async () => {
+    await createJob(db, { id: 'job-link', spec: {} });
+    const row = await recordCheckpoint(db, { jobId: 'job-link', step: 5, uri: 'file:///c/job-link/step-5', bytes: 3 });
+    expect(row.sha256).toBeNull();
+    expect((await recordCheckpoint(db, { jobId: 'job-link', step: 5, uri: row.uri, bytes: 3 })).id).toBe(row.id);
+    const files = [{ path: 'w.bin', bytes: 3, sha256: sha('9') }];
+    const uploaded = await markCheckpoint(db, row.id, 'uploaded', { sha256: sha('8'), files });
+    expect(uploaded).toMatchObject({ status: 'uploaded', sha256: sha('8'), files });
+  });
+
   test('checkpoints larger than 4 GiB keep their exact size', async () => {
     await createJob(db, { id: 'job-big', spec: {} });
     const bytes = 37 * 2 ** 30 + 12345;
