@@ -5,7 +5,11 @@ export default defineConfig({
     projects: [
       {
         // Pure logic: no servers.
-        test: { name: 'unit', include: ['*/test/**/*.test.ts'], exclude: ['test/**', '**/node_modules/**'] },
+        test: {
+          name: 'unit',
+          include: ['*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+          exclude: ['test/**', '**/node_modules/**'],
+        },
       },
       {
         // Against real servers started once by the global setup.

@@ -1,2 +1,16 @@
-// Every activity a keel worker registers. Workflows import only the types of this module.
-export * from './describe-worker.ts';
+// Every activity a keel worker registers: createActivities builds them around the worker's
+// database, storage, GPU slots and host queue. Workflows import only this module's types (and the
+// pure names in ./jobs/contract.ts).
+import { describeWorker } from './describe-worker.ts';
+import type { ActivityDeps } from './jobs/deps.ts';
+import { createJobActivities } from './jobs/job-activities.ts';
+
+export type { WorkerDescription } from './describe-worker.ts';
+export { type ActivityDeps, StorageCache } from './jobs/deps.ts';
+export type { RunningTrainer } from './trainer/launch.ts';
+
+export function createActivities(deps: ActivityDeps) {
+  return { describeWorker, ...createJobActivities(deps) };
+}
+
+export type KeelActivities = ReturnType<typeof createActivities>;

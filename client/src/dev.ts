@@ -78,17 +78,20 @@ export async function startDevEnvironment(options: DevOptions): Promise<DevEnvir
     }
 
     if (options.worker) {
-      const { createKeelWorker, configureRuntime } = await import('@keel/workers');
+      const { createKeelWorker, configureRuntime, hostSettings } = await import('@keel/workers');
       // This process decides when the worker stops; warnings only, not the bundler's output.
       configureRuntime({ logLevel: 'WARN', handleSignals: false });
-      const { worker, db, close } = await createKeelWorker({
+      const env = { ...process.env, KEEL_HOME: options.home };
+      const keel = await createKeelWorker({
         temporal: { connectionOptions: { address }, namespace: options.namespace },
         taskQueue: KEEL_TASK_QUEUE,
-        databaseUrl: resolveDatabaseUrl({ env: { ...process.env, KEEL_HOME: options.home } }),
+        databaseUrl: resolveDatabaseUrl({ env }),
+        ...hostSettings(env),
       });
-      const running = worker.run().finally(close);
+      const { db } = keel;
+      const running = keel.run().finally(() => keel.close());
       stops.push(async () => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
+        keel.shutdown();
         await running;
         log('worker stopped');
       });

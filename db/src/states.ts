@@ -31,6 +31,8 @@ export type TrialState = (typeof trialStates)[number];
 export const directions = ['minimize', 'maximize'] as const;
 export type Direction = (typeof directions)[number];
 
+export type CheckpointKind = 'file' | 'directory';
+
 /** One file of a checkpoint, as uploaded: its key under the checkpoint's URI. */
 export interface CheckpointFile {
   path: string;

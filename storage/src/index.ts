@@ -1,5 +1,6 @@
 // @keel/storage: one put/get/head/list/delete interface, with sha256 end to end, over
 // file:///absolute/folder, s3://bucket/prefix, gs://bucket/prefix and az://container/prefix.
+export { sha256File } from './checksum.ts';
 export { storageDefaults } from './config.ts';
 export {
   ChecksumMismatchError,

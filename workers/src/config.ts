@@ -3,8 +3,11 @@
 // TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE.
 // The database: DATABASE_URL, else a SQLite file under KEEL_HOME (default .keel).
 // This module loads no native code, so clients on Bun and Deno can import it.
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { resolveDatabaseUrl } from '@keel/db/url';
-import { KEEL_TASK_QUEUE } from '@keel/workflows/task-queues';
+import { hostTaskQueue, KEEL_GPU_TASK_QUEUE, KEEL_TASK_QUEUE } from '@keel/workflows/task-queues';
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
 
 export type Env = Record<string, string | undefined>;
@@ -14,6 +17,14 @@ export interface WorkerConfig {
   taskQueue: string;
   /** postgres://… or file:… (see @keel/db). */
   databaseUrl: string;
+  /** Where trainers are launched from (KEEL_GPU_TASK_QUEUE; one queue per GPU class in fleets). */
+  gpuTaskQueue: string;
+  /** This host's own queue, `keel-host-<KEEL_HOST_ID or hostname>`: uploads of what it staged. */
+  hostTaskQueue: string;
+  /** Attempts' folders (checkpoints, staged files, logs): KEEL_WORK_DIR, else <KEEL_HOME>/work. */
+  workDir: string;
+  /** Where jobs that name no storage keep checkpoints: KEEL_STORAGE_URI, else file://<KEEL_HOME>/checkpoints. */
+  storageUri: string;
 }
 
 /** Temporal connection settings; without any, a local dev server (localhost:7233, default). */
@@ -30,5 +41,17 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     temporal: loadTemporalConfig(env),
     taskQueue: env.KEEL_TASK_QUEUE ?? KEEL_TASK_QUEUE,
     databaseUrl: resolveDatabaseUrl({ env }),
+    ...hostSettings(env),
+  };
+}
+
+/** The settings of the host a worker runs on (also used by `keel dev`, with its own home). */
+export function hostSettings(env: Env = process.env) {
+  const home = path.resolve(env.KEEL_HOME || '.keel');
+  return {
+    gpuTaskQueue: env.KEEL_GPU_TASK_QUEUE || KEEL_GPU_TASK_QUEUE,
+    hostTaskQueue: hostTaskQueue(env.KEEL_HOST_ID || os.hostname()),
+    workDir: path.resolve(env.KEEL_WORK_DIR || path.join(home, 'work')),
+    storageUri: env.KEEL_STORAGE_URI || pathToFileURL(path.join(home, 'checkpoints')).href,
   };
 }

@@ -2,3 +2,4 @@
 // this module is bundled into Temporal's workflow sandbox.
 export * from './smoke.ts';
 export * from './task-queues.ts';
+export * from './training-job.ts';

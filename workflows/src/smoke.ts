@@ -1,7 +1,7 @@
 // smokeCheck: the smallest end-to-end proof that a client, the Temporal server and a keel worker
 // (its workflow and activity sides) are wired together. Used by the demo and the smoke tests.
 
-import type * as activities from '@keel/activities';
+import type { KeelActivities, WorkerDescription } from '@keel/activities';
 import { proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { KeelKind } from './search-attributes.ts';
 
@@ -12,10 +12,10 @@ export interface SmokeCheckInput {
 export interface SmokeCheckResult {
   message: string;
   workflowId: string;
-  worker: activities.WorkerDescription;
+  worker: WorkerDescription;
 }
 
-const { describeWorker } = proxyActivities<typeof activities>({
+const { describeWorker } = proxyActivities<KeelActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 3 },
 });

@@ -21,6 +21,7 @@ describe('job spec', () => {
       gpus: 1,
       failures: { maxFailures: 3, maxPreemptions: 20 },
       timeouts: { heartbeatSeconds: 30, progressSeconds: 600, stopGraceSeconds: 60 },
+      gpuTaskQueue: 'keel-gpu',
       fallbackAfterSeconds: 300,
     });
   });

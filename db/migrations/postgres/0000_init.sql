@@ -5,6 +5,7 @@ CREATE TABLE "checkpoints" (
 	"uri" text NOT NULL,
 	"bytes" bigint NOT NULL,
 	"sha256" text,
+	"kind" text DEFAULT 'directory' NOT NULL,
 	"files" jsonb NOT NULL,
 	"metrics" jsonb NOT NULL,
 	"is_best" boolean DEFAULT false NOT NULL,

@@ -5,6 +5,7 @@ CREATE TABLE `checkpoints` (
 	`uri` text NOT NULL,
 	`bytes` integer NOT NULL,
 	`sha256` text,
+	`kind` text DEFAULT 'directory' NOT NULL,
 	`files` text NOT NULL,
 	`metrics` text NOT NULL,
 	`is_best` integer DEFAULT false NOT NULL,

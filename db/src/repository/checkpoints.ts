@@ -3,7 +3,13 @@
 import { and, asc, desc, eq, inArray, type SQL } from 'drizzle-orm';
 import { InvalidTransitionError, RecordConflictError, RecordNotFoundError } from '../errors.ts';
 import type { KeelDatabase } from '../open.ts';
-import { type CheckpointFile, type CheckpointStatus, checkpointTransitions, type Metrics } from '../states.ts';
+import {
+  type CheckpointFile,
+  type CheckpointKind,
+  type CheckpointStatus,
+  checkpointTransitions,
+  type Metrics,
+} from '../states.ts';
 import { inTransaction } from './executor.ts';
 import { requireJob } from './jobs.ts';
 
@@ -18,6 +24,7 @@ export interface NewCheckpoint {
   /** sha256 of the single file, or of the checkpoint's manifest when it has several files;
    *  unknown until the upload when the checkpoint was staged by hard link. */
   sha256?: string;
+  kind?: CheckpointKind;
   files?: CheckpointFile[];
   metrics?: Metrics;
 }

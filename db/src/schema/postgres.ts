@@ -14,6 +14,7 @@ import {
 } from 'drizzle-orm/pg-core';
 import type {
   CheckpointFile,
+  CheckpointKind,
   CheckpointStatus,
   Direction,
   JobStatus,
@@ -78,6 +79,8 @@ export const checkpoints = pgTable(
     bytes: bigint('bytes', { mode: 'number' }).notNull(),
     /** Null until uploaded (hard-linked checkpoints are hashed by the upload). */
     sha256: text('sha256'),
+    /** What the trainer reported: one file (restored under its name) or a folder. */
+    kind: text('kind').$type<CheckpointKind>().notNull().default('directory'),
     files: jsonb('files').$type<CheckpointFile[]>().notNull(),
     metrics: jsonb('metrics').$type<Metrics>().notNull(),
     isBest: boolean('is_best').notNull().default(false),

@@ -5,6 +5,7 @@
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type {
   CheckpointFile,
+  CheckpointKind,
   CheckpointStatus,
   Direction,
   JobStatus,
@@ -69,6 +70,8 @@ export const checkpoints = sqliteTable(
     bytes: integer('bytes').notNull(),
     /** Null until uploaded (hard-linked checkpoints are hashed by the upload). */
     sha256: text('sha256'),
+    /** What the trainer reported: one file (restored under its name) or a folder. */
+    kind: text('kind').$type<CheckpointKind>().notNull().default('directory'),
     files: text('files', { mode: 'json' }).$type<CheckpointFile[]>().notNull(),
     metrics: text('metrics', { mode: 'json' }).$type<Metrics>().notNull(),
     isBest: integer('is_best', { mode: 'boolean' }).notNull().default(false),

@@ -103,7 +103,13 @@ class Session implements Keel {
           buffered = buffered.slice(i + 1);
         }
       });
-      socket.on('close', () => this.#failPending(new Error('keel closed the control socket')));
+      // keel gone (its worker died): stop as if asked to. The trainer saves locally and exits, so
+      // it does not keep a GPU busy for a run keel will restart elsewhere.
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        this.stopReason ??= 'keel disconnected';
+        this.#failPending(new Error('keel closed the control socket'));
+      });
       this.#send({ type: 'hello', protocol: 1, pid: process.pid });
     }
   }
@@ -141,7 +147,7 @@ class Session implements Keel {
   }
 
   #send(message: object): void {
-    this.#socket?.write(`${JSON.stringify(message)}\n`);
+    if (this.#socket && !this.#socket.destroyed) this.#socket.write(`${JSON.stringify(message)}\n`);
   }
 
   #receive(line: string): void {

@@ -8,24 +8,22 @@ import { createKeelWorker } from '@keel/workers';
 import { smokeCheck } from '@keel/workflows';
 import { KeelKind } from '@keel/workflows/search-attributes';
 import { expect, inject, test } from 'vitest';
+import { testWorkerConfig } from '../harness/workers.ts';
 
 const { temporal } = inject('services');
 
 test('smokeCheck runs through a real worker and returns what that worker saw', async () => {
   const taskQueue = `smoke-${process.pid}`;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-smoke-'));
-  const { worker, db, close } = await createKeelWorker({
-    temporal: { connectionOptions: { address: temporal.address }, namespace: temporal.namespace },
-    taskQueue,
-    databaseUrl: `file:${path.join(home, 'keel.db')}`,
-  });
+  const keel = await createKeelWorker(testWorkerConfig(home, temporal, taskQueue));
+  const { db } = keel;
   const client = await connectClient({
     connectionOptions: { address: temporal.address },
     namespace: temporal.namespace,
   });
   try {
     const workflowId = `smoke-${Date.now()}`;
-    const result = await worker.runUntil(
+    const result = await keel.runUntil(
       client.workflow.execute(smokeCheck, { taskQueue, workflowId, args: [{ message: 'ping' }] }),
     );
     expect(result).toMatchObject({ message: 'ping', workflowId });
@@ -41,7 +39,7 @@ test('smokeCheck runs through a real worker and returns what that worker saw', a
     expect(await appliedMigrations(db)).toBeGreaterThan(0);
   } finally {
     await client.connection.close();
-    await close();
+    await keel.close();
     fs.rmSync(home, { recursive: true });
   }
 });

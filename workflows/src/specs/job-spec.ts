@@ -66,6 +66,9 @@ export const jobSpecSchema = z.strictObject({
       stopGraceSeconds: z.int().min(1).default(60),
     })
     .prefault({}),
+  /** The queue the trainer is launched from: GPU workers serve `keel-gpu`; fleets may have one
+   *  queue per GPU class. */
+  gpuTaskQueue: z.string().min(1).default('keel-gpu'),
   /** Used when no GPU worker picks the job up within fallbackAfterSeconds (e.g. a CPU queue). */
   fallbackTaskQueue: z.string().min(1).optional(),
   fallbackAfterSeconds: z.int().min(1).default(300),

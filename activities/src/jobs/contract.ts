@@ -1,0 +1,80 @@
+// What the trainingJob workflow and the job activities say to each other: inputs, results and
+// the signal an attempt sends for each staged checkpoint. Pure types and names, no Node imports:
+// the workflow bundle imports this module.
+import type { CheckpointFile, CheckpointKind } from '@keel/db/states';
+
+/** Sent by runTrainer to its workflow for each checkpoint it staged (before the trainer's ack). */
+export const checkpointStagedSignalName = 'keel.checkpointStaged';
+
+export interface StagedCheckpointEvent {
+  attempt: number;
+  step: number;
+  /** The host queue whose worker holds the staged files: uploads must run there. */
+  hostQueue: string;
+  dir: string;
+  kind: CheckpointKind;
+  name: string;
+  files: CheckpointFile[] | { path: string; bytes: number; sha256?: string }[];
+  bytes: number;
+  metrics: Record<string, number>;
+}
+
+export interface TrainerSpec {
+  command: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  params: Record<string, unknown>;
+  gpus: number;
+  timeouts: { heartbeatSeconds: number; progressSeconds: number; stopGraceSeconds: number };
+}
+
+export interface RunTrainerInput {
+  jobId: string;
+  attempt: number;
+  /** The job's storage (from startJob): where its committed checkpoints are restored from. */
+  storageUri: string;
+  trainer: TrainerSpec;
+}
+
+export type AttemptOutcome = 'completed' | 'stopped' | 'preempted' | 'crashed' | 'hung';
+
+export interface RunTrainerResult {
+  outcome: AttemptOutcome;
+  exitCode: number | null;
+  signal: string | null;
+  step: number | null;
+  metrics: Record<string, number>;
+  finalMetrics: Record<string, number> | null;
+  /** The end of the trainer's output (for crash reports). */
+  outputTail: string;
+  resumedFrom: { checkpointId: number; step: number } | null;
+  /** Committed checkpoints found corrupt or missing while restoring, now marked failed. */
+  skippedCheckpoints: { checkpointId: number; step: number; reason: string }[];
+  host: string;
+}
+
+export interface RecordStagedInput {
+  jobId: string;
+  storageUri: string;
+  staged: StagedCheckpointEvent;
+}
+
+export interface UploadCheckpointInput {
+  checkpointId: number;
+  storageUri: string;
+  uri: string;
+  staged: StagedCheckpointEvent;
+}
+
+export interface RetentionPolicy {
+  keepLast: number;
+  keepBest: number;
+  objective?: { metric: string; direction: 'minimize' | 'maximize' };
+}
+
+export interface CommitResult {
+  committed: boolean;
+  /** Steps whose objects retention deleted. */
+  collected: number[];
+  bestStep: number | null;
+}

@@ -1,0 +1,291 @@
+// The activities of a training job. runTrainer runs on the GPU queue; uploads run on the queue of
+// the host that staged the files; records, commits and retention run on the main queue.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  type Checkpoint,
+  createJob,
+  listCheckpoints,
+  markCheckpoint,
+  newestCommittedCheckpoint,
+  recordCheckpoint,
+  setBestCheckpoint,
+  updateJob,
+} from '@keel/db';
+import type { JobStatus, Metrics } from '@keel/db/states';
+import { ChecksumMismatchError, ChecksumMissingError, ObjectNotFoundError, sha256File } from '@keel/storage';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { launchTrainer, type RunningTrainer } from '../trainer/launch.ts';
+import {
+  type CommitResult,
+  checkpointStagedSignalName,
+  type RecordStagedInput,
+  type RetentionPolicy,
+  type RunTrainerInput,
+  type RunTrainerResult,
+  type StagedCheckpointEvent,
+  type UploadCheckpointInput,
+} from './contract.ts';
+import type { ActivityDeps } from './deps.ts';
+import { checkpointPrefix, fileKey, manifestSha256 } from './keys.ts';
+
+export function createJobActivities(deps: ActivityDeps) {
+  const { storages } = deps;
+
+  return {
+    /** Records the job and resolves where its checkpoints go (once, so every attempt agrees). */
+    async startJob(input: { jobId: string; spec: Record<string, unknown>; storage?: string }) {
+      const storageUri = input.storage ?? deps.defaultStorageUri;
+      if (storageUri.startsWith('file://')) await fs.mkdir(new URL(storageUri), { recursive: true });
+      storages.get(storageUri); // a bad URI fails here, by name, before any training
+      await createJob(deps.db, { id: input.jobId, spec: input.spec });
+      await updateJob(deps.db, input.jobId, { status: 'running' });
+      return { storageUri };
+    },
+
+    async finishJob(input: { jobId: string; status: JobStatus; error?: string; finalMetrics?: Metrics }) {
+      await updateJob(deps.db, input.jobId, {
+        status: input.status,
+        ...(input.error !== undefined ? { error: input.error } : {}),
+        ...(input.finalMetrics ? { finalMetrics: input.finalMetrics } : {}),
+      });
+    },
+
+    /**
+     * One attempt: waits for GPUs, restores the newest committed checkpoint (verified; a corrupt
+     * or missing one is marked failed and the one before it is tried), runs the trainer, and
+     * signals the workflow for each checkpoint it stages. Heartbeats carry the step; a cancel
+     * (the job stopped) or a worker shutdown (preemption) stops the trainer gracefully.
+     */
+    async runTrainer(input: RunTrainerInput): Promise<RunTrainerResult> {
+      const context = Context.current();
+      const { jobId, attempt, trainer } = input;
+      const attemptDir = path.join(deps.workDir, encodeURIComponent(jobId), `attempt-${attempt}`);
+      await fs.rm(attemptDir, { recursive: true, force: true }); // a retried attempt starts clean
+      await fs.mkdir(attemptDir, { recursive: true });
+      const heartbeat = (details: object) => context.heartbeat(details);
+      const waiting = setInterval(() => heartbeat({ waitingForGpus: trainer.gpus }), 1000);
+      let lease: Awaited<ReturnType<typeof deps.gpuSlots.acquire>>;
+      try {
+        lease = await deps.gpuSlots.acquire(trainer.gpus, context.cancellationSignal);
+      } catch (err) {
+        if (err instanceof Error && err.name === 'GpuCapacityError') {
+          throw ApplicationFailure.nonRetryable(err.message, 'GpuCapacityError');
+        }
+        throw err;
+      } finally {
+        clearInterval(waiting);
+      }
+      let running: RunningTrainer | undefined;
+      try {
+        const restored = await restoreNewest(jobId, input.storageUri, path.join(attemptDir, 'resume'));
+        const workflowId = context.info.workflowExecution?.workflowId;
+        if (!workflowId) throw ApplicationFailure.nonRetryable('runTrainer runs only inside a trainingJob workflow');
+        const handle = context.client.workflow.getHandle(workflowId);
+        running = await launchTrainer({
+          command: trainer.command,
+          env: trainer.env,
+          cwd: trainer.cwd,
+          params: trainer.params,
+          jobId,
+          attempt,
+          attemptDir,
+          resume: restored.resume,
+          gpus: lease.devices,
+          progressTimeoutMs: trainer.timeouts.progressSeconds * 1000,
+          stopGraceMs: trainer.timeouts.stopGraceSeconds * 1000,
+          // The workflow hears of the checkpoint before the trainer is acked: an acked
+          // checkpoint is always on record, even if this worker dies the next moment.
+          onStaged: async (staged, metrics) => {
+            const event: StagedCheckpointEvent = { attempt, hostQueue: deps.hostQueue, metrics, ...staged };
+            await handle.signal(checkpointStagedSignalName, event);
+          },
+        });
+        const trainerProcess = running;
+        deps.trainers.add(trainerProcess);
+        const beat = setInterval(
+          () => heartbeat({ step: trainerProcess.session.step, staged: trainerProcess.session.staged.length }),
+          1000, // throttled by the worker (maxHeartbeatThrottleInterval); cheap when unchanged
+        );
+        const onCancel = () => trainerProcess.stop(isWorkerShutdown(context) ? 'preempt' : 'cancel');
+        context.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+        let result: Awaited<RunningTrainer['result']>;
+        try {
+          result = await trainerProcess.result;
+        } finally {
+          clearInterval(beat);
+          context.cancellationSignal.removeEventListener('abort', onCancel);
+          deps.trainers.delete(trainerProcess);
+        }
+        const outcome = result.outcome === 'stopped' && result.stopReason === 'preempt' ? 'preempted' : result.outcome;
+        return {
+          outcome,
+          exitCode: result.exitCode,
+          signal: result.signal,
+          step: result.session.step ?? null,
+          metrics: result.session.metrics,
+          finalMetrics: result.session.finalMetrics ?? null,
+          outputTail: result.outputTail.slice(-4000),
+          resumedFrom: restored.from,
+          skippedCheckpoints: restored.skipped,
+          host: os.hostname(),
+        };
+      } finally {
+        lease.release();
+      }
+    },
+
+    /** Records a staged checkpoint as pending, at the URI its upload will write. */
+    async recordStagedCheckpoint(input: RecordStagedInput): Promise<{ checkpointId: number; uri: string }> {
+      const { staged } = input;
+      const uri = `${input.storageUri}/${checkpointPrefix(input.jobId, staged.attempt, staged.step)}`;
+      const row = await recordCheckpoint(deps.db, {
+        jobId: input.jobId,
+        step: staged.step,
+        uri,
+        bytes: staged.bytes,
+        kind: staged.kind,
+        files: staged.files.map((f) => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 ?? '' })),
+        metrics: staged.metrics,
+      });
+      return { checkpointId: row.id, uri };
+    },
+
+    /**
+     * Uploads a staged checkpoint's files (hashing those staged by hard link), verified by the
+     * storage layer, marks the row uploaded with its digests, then frees the staged files.
+     * Runs on the host queue that staged it. Idempotent: a retry skips files already stored.
+     */
+    async uploadCheckpoint(input: UploadCheckpointInput): Promise<{ sha256: string }> {
+      const context = Context.current();
+      const storage = storages.get(input.storageUri);
+      const files = [];
+      for (const file of input.staged.files) {
+        const local = path.join(input.staged.dir, file.path);
+        const sha256 = file.sha256 ?? (await sha256File(local));
+        await storage.put(fileKey(input.storageUri, input.uri, file.path), local, {
+          sha256,
+          signal: context.cancellationSignal,
+          onProgress: (p) => context.heartbeat({ file: file.path, bytes: p.bytes, total: p.total }),
+        });
+        files.push({ path: file.path, bytes: file.bytes, sha256 });
+      }
+      const sha256 = manifestSha256(files);
+      await markCheckpoint(deps.db, input.checkpointId, 'uploaded', { sha256, files });
+      await fs.rm(input.staged.dir, { recursive: true, force: true });
+      return { sha256 };
+    },
+
+    /**
+     * Checks every object of an uploaded checkpoint is in storage with its digest, marks it
+     * committed (resume may now use it), flags the best, and deletes what retention lets go.
+     */
+    async commitCheckpoint(input: {
+      checkpointId: number;
+      jobId: string;
+      storageUri: string;
+      retention: RetentionPolicy;
+    }): Promise<CommitResult> {
+      const all = await listCheckpoints(deps.db, input.jobId);
+      const row = all.find((c) => c.id === input.checkpointId);
+      if (!row) throw ApplicationFailure.nonRetryable(`checkpoint ${input.checkpointId} is not recorded`);
+      const storage = storages.get(input.storageUri);
+      for (const file of row.files) {
+        const found = await storage.head(fileKey(input.storageUri, row.uri, file.path));
+        if (!found || found.sha256 !== file.sha256) {
+          const reason = found
+            ? `sha256 of ${file.path} in storage differs from the upload's`
+            : `${file.path} is missing`;
+          await markCheckpoint(deps.db, row.id, 'failed', { reason });
+          throw ApplicationFailure.nonRetryable(`checkpoint at step ${row.step} failed verification: ${reason}`);
+        }
+      }
+      await markCheckpoint(deps.db, row.id, 'committed');
+      return applyRetention(input.jobId, input.storageUri, input.retention);
+    },
+
+    async markCheckpointFailed(input: { checkpointId: number; reason: string }) {
+      await markCheckpoint(deps.db, input.checkpointId, 'failed', { reason: input.reason });
+    },
+
+    /** Removes a host's staged files that will never be uploaded (a checkpoint marked failed). */
+    async discardStaged(input: { dir: string }) {
+      await fs.rm(input.dir, { recursive: true, force: true });
+    },
+  };
+
+  /** The newest committed checkpoint that downloads and verifies; bad ones are marked failed. */
+  async function restoreNewest(jobId: string, storageUri: string, into: string) {
+    const skipped: RunTrainerResult['skippedCheckpoints'] = [];
+    for (;;) {
+      const row = await newestCommittedCheckpoint(deps.db, jobId);
+      if (!row) return { resume: undefined, from: null, skipped };
+      try {
+        const storage = storages.get(storageUri);
+        await fs.rm(into, { recursive: true, force: true });
+        for (const file of row.files) {
+          const got = await storage.get(fileKey(storageUri, row.uri, file.path), path.join(into, file.path), {
+            signal: Context.current().cancellationSignal,
+          });
+          if (got.sha256 !== file.sha256) throw new RestoreMismatch(`${got.uri} is not the object that was committed`);
+        }
+        const resumePath = row.kind === 'file' ? path.join(into, row.files[0]?.path ?? '') : into;
+        return {
+          resume: { path: resumePath, step: row.step },
+          from: { checkpointId: row.id, step: row.step },
+          skipped,
+        };
+      } catch (err) {
+        const corrupt =
+          err instanceof ChecksumMismatchError ||
+          err instanceof ChecksumMissingError ||
+          err instanceof ObjectNotFoundError ||
+          err instanceof RestoreMismatch;
+        if (!corrupt) throw err;
+        const reason = `restore failed: ${err.message}`;
+        await markCheckpoint(deps.db, row.id, 'failed', { reason });
+        skipped.push({ checkpointId: row.id, step: row.step, reason });
+      }
+    }
+  }
+
+  async function applyRetention(jobId: string, storageUri: string, retention: RetentionPolicy): Promise<CommitResult> {
+    const committed = await listCheckpoints(deps.db, jobId, { status: ['committed'] });
+    const keep = new Set(committed.slice(-retention.keepLast).map((c) => c.id));
+    const best = rankByObjective(committed, retention);
+    for (const c of best.slice(0, retention.keepBest)) keep.add(c.id);
+    if (best[0]) await setBestCheckpoint(deps.db, jobId, best[0].id);
+    const collected: number[] = [];
+    for (const c of committed) {
+      if (keep.has(c.id)) continue;
+      const storage = storages.get(storageUri);
+      for (const file of c.files) await storage.delete(fileKey(storageUri, c.uri, file.path));
+      await markCheckpoint(deps.db, c.id, 'gc');
+      collected.push(c.step);
+    }
+    return { committed: true, collected, bestStep: best[0]?.step ?? null };
+  }
+}
+
+class RestoreMismatch extends Error {
+  override name = 'RestoreMismatch';
+}
+
+function rankByObjective(rows: Checkpoint[], retention: RetentionPolicy): Checkpoint[] {
+  const objective = retention.objective;
+  if (!objective) return [];
+  const sign = objective.direction === 'minimize' ? 1 : -1;
+  return rows
+    .filter((c) => typeof c.metrics[objective.metric] === 'number')
+    .sort((a, b) => sign * ((a.metrics[objective.metric] as number) - (b.metrics[objective.metric] as number)));
+}
+
+/** Temporal cancels a worker's running activities when the worker shuts down: that is a preemption. */
+function isWorkerShutdown(context: Context): boolean {
+  const reason = context.cancellationSignal.reason as { name?: string; message?: string } | string | undefined;
+  const text = typeof reason === 'string' ? reason : `${reason?.name ?? ''} ${reason?.message ?? ''}`;
+  return /WORKER_SHUTDOWN/i.test(text);
+}
+
+export type JobActivities = ReturnType<typeof createJobActivities>;

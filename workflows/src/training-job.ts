@@ -1,0 +1,423 @@
+// trainingJob: one durable training run. Attempts of the trainer run on the GPU queue; each
+// checkpoint an attempt stages is recorded, uploaded on the host that holds it, verified and
+// committed while training goes on. A crash, a hang, a dead worker or a preemption starts a new
+// attempt (on any GPU worker) from the newest committed checkpoint, within the spec's budgets.
+import type { KeelActivities } from '@keel/activities';
+import {
+  type AttemptOutcome,
+  checkpointStagedSignalName,
+  type RunTrainerResult,
+  type StagedCheckpointEvent,
+} from '@keel/activities/contract';
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { KeelJob, KeelKind, KeelStatus } from './search-attributes.ts';
+import { InvalidSpecError, type JobSpec, type JobSpecInput, parseJobSpec } from './specs/index.ts';
+
+export type { JobSpec, JobSpecInput } from './specs/index.ts';
+
+export type JobStatus = 'running' | 'completed' | 'failed' | 'stopped' | 'cancelled';
+
+export interface JobProgress {
+  jobId: string;
+  status: JobStatus;
+  attempt: number;
+  step: number | null;
+  metrics: Record<string, number>;
+  checkpoints: { staged: number; uploading: number; committed: number; failed: number; collected: number };
+  /** Checkpoints that will never be usable, and why. */
+  failedCheckpoints: { step: number; reason: string }[];
+  bestStep: number | null;
+  newestCommittedStep: number | null;
+  resumedFromStep: number | null;
+  failures: number;
+  preemptions: number;
+  lastError: string | null;
+}
+
+export interface JobResult {
+  status: JobStatus;
+  attempts: number;
+  step: number | null;
+  finalMetrics: Record<string, number> | null;
+  committedCheckpoints: number;
+  bestStep: number | null;
+}
+
+export const stopSignal = defineSignal<[{ reason?: string }?]>('stop');
+export const progressQuery = defineQuery<JobProgress>('progress');
+export const checkpointStagedSignal = defineSignal<[StagedCheckpointEvent]>(checkpointStagedSignalName);
+
+/** Uploads in flight at once per job; more staged checkpoints wait their turn (training does not). */
+const maxParallelUploads = 4;
+
+// Records, commits and retention: quick, retried until the database answers.
+const control = proxyActivities<KeelActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
+  const spec = validate(input);
+  const jobId = workflowInfo().workflowId;
+  const rootScope = CancellationScope.current();
+  const progress: JobProgress = {
+    jobId,
+    status: 'running',
+    attempt: 0,
+    step: null,
+    metrics: {},
+    checkpoints: { staged: 0, uploading: 0, committed: 0, failed: 0, collected: 0 },
+    failedCheckpoints: [],
+    bestStep: null,
+    newestCommittedStep: null,
+    resumedFromStep: null,
+    failures: 0,
+    preemptions: 0,
+    lastError: null,
+  };
+  upsertSearchAttributes([
+    { key: KeelKind, value: 'job' },
+    { key: KeelJob, value: jobId },
+    { key: KeelStatus, value: 'running' },
+  ]);
+
+  const checkpoints = new CheckpointPipeline(jobId, spec, progress);
+  setHandler(progressQuery, () => progress);
+  setHandler(checkpointStagedSignal, (event) => checkpoints.staged(event));
+  let stopRequested = false;
+  const attemptScope = new CancellationScope();
+  setHandler(stopSignal, () => {
+    stopRequested = true;
+    attemptScope.cancel();
+  });
+
+  const { storageUri } = await control.startJob({ jobId, spec: spec as never, storage: spec.storage });
+  checkpoints.storageUri = storageUri;
+
+  let final: { status: JobStatus; error?: string; finalMetrics?: Record<string, number> } | undefined;
+  let cancelled: unknown;
+  try {
+    final = await attemptScope.run(() => runAttempts(jobId, storageUri, spec, progress, () => stopRequested));
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // The workflow itself was cancelled (e.g. `temporal workflow cancel`): the trainer was asked
+    // to stop and save; what it staged is still uploaded below, then the job is marked cancelled.
+    cancelled = err;
+    final = { status: stopRequested ? 'stopped' : 'cancelled' };
+  }
+
+  // Cleanup runs even when the workflow is being cancelled.
+  await CancellationScope.nonCancellable(async () => {
+    await checkpoints.finish();
+    progress.status = final.status;
+    render(progress);
+    upsertSearchAttributes([{ key: KeelStatus, value: final.status }]);
+    await control.finishJob({ jobId, status: final.status, error: final.error, finalMetrics: final.finalMetrics });
+  });
+  // Cancelled through Temporal (not by the stop signal): end as Canceled, as users of
+  // `temporal workflow cancel` expect, now that everything is recorded.
+  if (!stopRequested && (cancelled || rootScope.consideredCancelled)) {
+    throw cancelled ?? new CancelledFailure('the job was cancelled');
+  }
+  if (final.status === 'failed') throw ApplicationFailure.nonRetryable(final.error ?? 'failed', 'TrainingJobFailed');
+  return {
+    status: final.status,
+    attempts: progress.attempt,
+    step: progress.step,
+    finalMetrics: final.finalMetrics ?? null,
+    committedCheckpoints: progress.checkpoints.committed,
+    bestStep: progress.bestStep,
+  };
+}
+
+async function runAttempts(
+  jobId: string,
+  storageUri: string,
+  spec: JobSpec,
+  progress: JobProgress,
+  stopRequested: () => boolean,
+): Promise<{ status: JobStatus; error?: string; finalMetrics?: Record<string, number> }> {
+  const gpu = proxyActivities<KeelActivities>({
+    taskQueue: spec.gpuTaskQueue,
+    // Long: an attempt runs as long as training does; liveness comes from heartbeats.
+    startToCloseTimeout: '3650 days',
+    heartbeatTimeout: `${spec.timeouts.heartbeatSeconds} seconds`,
+    // The workflow decides about new attempts itself (failures and preemptions have budgets).
+    retry: { maximumAttempts: 1 },
+    // On stop, wait for the trainer's final checkpoint and the attempt's report.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
+  for (;;) {
+    progress.attempt += 1;
+    render(progress);
+    let result: RunTrainerResult | undefined;
+    let outcome: AttemptOutcome;
+    let problem = '';
+    try {
+      result = await gpu.runTrainer({ jobId, attempt: progress.attempt, storageUri, trainer: trainerSpec(spec) });
+      outcome = result.outcome;
+      progress.step = result.step ?? progress.step;
+      progress.metrics = { ...progress.metrics, ...result.metrics };
+      progress.resumedFromStep = result.resumedFrom?.step ?? null;
+      for (const skipped of result.skippedCheckpoints) {
+        progress.failedCheckpoints.push({ step: skipped.step, reason: skipped.reason });
+      }
+      problem = describeAttempt(result, spec);
+    } catch (err) {
+      if (isCancellation(err) && stopRequested()) return { status: 'stopped' };
+      if (isCancellation(err)) throw err;
+      if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
+        outcome = 'preempted'; // the worker went silent: it died, or its host was taken away
+        problem = `attempt ${progress.attempt}: the worker stopped heartbeating (${err.cause.timeoutType ?? 'timeout'})`;
+      } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+        return { status: 'failed', error: err.cause.message };
+      } else {
+        outcome = 'crashed';
+        problem = `attempt ${progress.attempt}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
+      }
+    }
+    if (outcome === 'completed') return { status: 'completed', finalMetrics: result?.finalMetrics ?? progress.metrics };
+    if (outcome === 'stopped') return { status: stopRequested() ? 'stopped' : 'cancelled' };
+    progress.lastError = problem;
+    if (outcome === 'preempted') {
+      progress.preemptions += 1;
+      if (progress.preemptions > spec.failures.maxPreemptions) {
+        return {
+          status: 'failed',
+          error: `preempted ${progress.preemptions} times (maxPreemptions ${spec.failures.maxPreemptions}); last: ${problem}`,
+        };
+      }
+    } else {
+      progress.failures += 1;
+      if (progress.failures > spec.failures.maxFailures) {
+        return {
+          status: 'failed',
+          error: `failed ${progress.failures} times (maxFailures ${spec.failures.maxFailures}); last: ${problem}`,
+        };
+      }
+      await sleep(`${Math.min(60, 2 ** (progress.failures - 1))} seconds`); // back off before retrying a crash
+    }
+  }
+}
+
+/**
+ * Staged checkpoint -> recorded (pending) -> uploaded on its host -> verified and committed ->
+ * retention. Runs beside the attempts, bounded to maxParallelUploads, so training never waits.
+ * Under `on-end` and `best-and-last`, checkpoints the policy does not keep are marked failed with
+ * the policy as the reason, so every acked checkpoint is accounted for.
+ */
+class CheckpointPipeline {
+  storageUri = '';
+  #inFlight = new Set<Promise<void>>();
+  #uploading = 0;
+  /** Staged checkpoints waiting for the policy's decision (best-and-last, on-end). */
+  #held: { event: StagedCheckpointEvent; record: Promise<Recorded> }[] = [];
+  #bestValue: number | undefined;
+  readonly #jobId: string;
+  readonly #spec: JobSpec;
+  readonly #progress: JobProgress;
+
+  constructor(jobId: string, spec: JobSpec, progress: JobProgress) {
+    this.#jobId = jobId;
+    this.#spec = spec;
+    this.#progress = progress;
+  }
+
+  staged(event: StagedCheckpointEvent): void {
+    this.#progress.checkpoints.staged += 1;
+    this.#progress.step = Math.max(this.#progress.step ?? 0, event.step);
+    this.#progress.metrics = { ...this.#progress.metrics, ...event.metrics };
+    // Not cancellable: a job being cancelled still records, uploads and commits what was acked.
+    const record = CancellationScope.nonCancellable(() =>
+      control.recordStagedCheckpoint({ jobId: this.#jobId, storageUri: this.storageUri, staged: event }),
+    );
+    const policy = this.#spec.checkpoints.upload;
+    if (policy === 'best-and-last') {
+      // Whatever was held is neither the newest any more nor the best (the best went at once).
+      this.#skipHeld('a newer checkpoint was staged (upload: best-and-last)');
+      if (this.#improves(event)) {
+        this.#track(() => this.#upload(event, record));
+        return;
+      }
+    }
+    if (policy === 'every') this.#track(() => this.#upload(event, record));
+    else this.#held.push({ event, record });
+  }
+
+  /** Once the attempts are over: upload what the policy keeps, then wait for every upload. */
+  async finish(): Promise<void> {
+    const policy = this.#spec.checkpoints.upload;
+    if (policy !== 'every' && this.#held.length > 0) {
+      const last = this.#held[this.#held.length - 1];
+      const keep = new Set([last, ...(policy === 'on-end' ? [this.#bestHeld()] : [])]);
+      const dropped = this.#held.filter((h) => !keep.has(h));
+      this.#held = [];
+      for (const h of dropped) this.#track(() => this.#skip(h, `not the best or the last (upload: ${policy})`));
+      for (const h of keep) if (h) this.#track(() => this.#upload(h.event, h.record));
+    }
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  #track(work: () => Promise<void>): void {
+    const tracked = CancellationScope.nonCancellable(work).finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+
+  async #upload(event: StagedCheckpointEvent, record: Promise<Recorded>): Promise<void> {
+    const { checkpointId, uri } = await record;
+    await condition(() => this.#uploading < maxParallelUploads);
+    this.#uploading += 1;
+    this.#progress.checkpoints.uploading = this.#uploading;
+    const host = proxyActivities<KeelActivities>({
+      taskQueue: event.hostQueue,
+      // If the host that holds the files is gone, nobody else can upload them.
+      scheduleToStartTimeout: '10 minutes',
+      startToCloseTimeout: '6 hours',
+      heartbeatTimeout: '2 minutes',
+      retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+    });
+    try {
+      await host.uploadCheckpoint({ checkpointId, storageUri: this.storageUri, uri, staged: event });
+    } catch (err) {
+      await this.#fail(checkpointId, event.step, `upload failed: ${failureMessage(err)}`);
+      return;
+    } finally {
+      this.#uploading -= 1;
+      this.#progress.checkpoints.uploading = this.#uploading;
+    }
+    try {
+      const spec = this.#spec.checkpoints;
+      const retention = { keepLast: spec.keepLast, keepBest: spec.keepBest, objective: spec.objective };
+      const result = await control.commitCheckpoint({
+        checkpointId,
+        jobId: this.#jobId,
+        storageUri: this.storageUri,
+        retention,
+      });
+      this.#progress.checkpoints.committed += 1;
+      this.#progress.checkpoints.collected += result.collected.length;
+      this.#progress.bestStep = result.bestStep;
+      this.#progress.newestCommittedStep = Math.max(this.#progress.newestCommittedStep ?? 0, event.step);
+    } catch (err) {
+      this.#progress.checkpoints.failed += 1;
+      this.#progress.failedCheckpoints.push({ step: event.step, reason: failureMessage(err) });
+    }
+    render(this.#progress);
+  }
+
+  async #skip(held: { event: StagedCheckpointEvent; record: Promise<Recorded> }, reason: string): Promise<void> {
+    const { checkpointId } = await held.record;
+    await this.#fail(checkpointId, held.event.step, reason);
+    const host = proxyActivities<KeelActivities>({
+      taskQueue: held.event.hostQueue,
+      scheduleToStartTimeout: '10 minutes',
+      startToCloseTimeout: '1 minute',
+    });
+    await host.discardStaged({ dir: held.event.dir }).catch(() => {}); // the host may be gone; its disk with it
+  }
+
+  #skipHeld(reason: string): void {
+    for (const h of this.#held) this.#track(() => this.#skip(h, reason));
+    this.#held = [];
+  }
+
+  async #fail(checkpointId: number, step: number, reason: string): Promise<void> {
+    this.#progress.checkpoints.failed += 1;
+    this.#progress.failedCheckpoints.push({ step, reason });
+    await control.markCheckpointFailed({ checkpointId, reason });
+  }
+
+  /** Whether the event beats the best seen so far on the objective (and becomes the best). */
+  #improves(event: StagedCheckpointEvent): boolean {
+    const objective = this.#spec.checkpoints.objective;
+    const value = objective ? event.metrics[objective.metric] : undefined;
+    if (!objective || value === undefined) return false;
+    const bestValue = this.#bestValue;
+    const better =
+      bestValue === undefined || (objective.direction === 'minimize' ? value < bestValue : value > bestValue);
+    if (better) this.#bestValue = value;
+    return better;
+  }
+
+  #bestHeld() {
+    const objective = this.#spec.checkpoints.objective;
+    if (!objective) return undefined;
+    const sign = objective.direction === 'minimize' ? 1 : -1;
+    const scored = this.#held.filter((h) => h.event.metrics[objective.metric] !== undefined);
+    scored.sort((a, b) => sign * ((a.event.metrics[objective.metric] ?? 0) - (b.event.metrics[objective.metric] ?? 0)));
+    return scored[0];
+  }
+}
+
+type Recorded = { checkpointId: number; uri: string };
+
+function validate(input: JobSpecInput): JobSpec {
+  try {
+    return parseJobSpec(input);
+  } catch (err) {
+    if (err instanceof InvalidSpecError)
+      throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpecError', err.issues);
+    throw err;
+  }
+}
+
+function trainerSpec(spec: JobSpec) {
+  return {
+    command: spec.command,
+    env: spec.env,
+    ...(spec.cwd ? { cwd: spec.cwd } : {}),
+    params: spec.params,
+    gpus: spec.gpus,
+    timeouts: spec.timeouts,
+  };
+}
+
+function describeAttempt(result: RunTrainerResult, spec: JobSpec): string {
+  const tail = result.outputTail.trim().split('\n').slice(-10).join('\n');
+  if (result.outcome === 'crashed') {
+    const how = result.exitCode !== null ? `exit code ${result.exitCode}` : `signal ${result.signal}`;
+    return `the trainer crashed (${how}); its output ends:\n${tail}`;
+  }
+  if (result.outcome === 'hung') return `the trainer was silent for ${spec.timeouts.progressSeconds}s and was killed`;
+  if (result.outcome === 'preempted') return 'the worker was told to stop (preemption); the trainer saved and exited';
+  return '';
+}
+
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure) return err.cause?.message ?? err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What the Temporal UI shows under "current details". */
+function render(p: JobProgress): void {
+  const c = p.checkpoints;
+  setCurrentDetails(
+    [
+      `**${p.status}** · attempt ${p.attempt} · step ${p.step ?? '-'}`,
+      '',
+      '| checkpoints | staged | uploading | committed | failed | collected |',
+      '|---|---|---|---|---|---|',
+      `| | ${c.staged} | ${c.uploading} | ${c.committed} | ${c.failed} | ${c.collected} |`,
+      '',
+      `newest committed step: ${p.newestCommittedStep ?? '-'} · failures ${p.failures} · preemptions ${p.preemptions}`,
+      ...(p.lastError ? ['', `last problem: ${p.lastError.split('\n')[0]}`] : []),
+    ].join('\n'),
+  );
+}
