@@ -25,4 +25,6 @@ if [ -f "$results" ]; then
     console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
   ' "$results"
 fi
+echo "test: the Python trainer SDK (pytest)"
+python3 -m pytest sdk/python/tests -q || status=$?
 exit "$status"

@@ -9,6 +9,7 @@ import {
   type RunTrainerResult,
   type StagedCheckpointEvent,
 } from '@keel/activities/contract';
+import { TimeoutType } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ActivityFailure,
@@ -38,6 +39,8 @@ export interface JobProgress {
   jobId: string;
   status: JobStatus;
   attempt: number;
+  /** Where attempts are launched: the GPU queue, or the fallback queue once moved there. */
+  taskQueue: string;
   step: number | null;
   metrics: Record<string, number>;
   checkpoints: { staged: number; uploading: number; committed: number; failed: number; collected: number };
@@ -81,6 +84,7 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     jobId,
     status: 'running',
     attempt: 0,
+    taskQueue: spec.gpuTaskQueue,
     step: null,
     metrics: {},
     checkpoints: { staged: 0, uploading: 0, committed: 0, failed: 0, collected: 0 },
@@ -154,16 +158,20 @@ async function runAttempts(
   progress: JobProgress,
   stopRequested: () => boolean,
 ): Promise<{ status: JobStatus; error?: string; finalMetrics?: Record<string, number> }> {
-  const gpu = proxyActivities<KeelActivities>({
-    taskQueue: spec.gpuTaskQueue,
-    // Long: an attempt runs as long as training does; liveness comes from heartbeats.
-    startToCloseTimeout: '3650 days',
-    heartbeatTimeout: `${spec.timeouts.heartbeatSeconds} seconds`,
-    // The workflow decides about new attempts itself (failures and preemptions have budgets).
-    retry: { maximumAttempts: 1 },
-    // On stop, wait for the trainer's final checkpoint and the attempt's report.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  });
+  const launcher = (taskQueue: string, pickUpWithin?: number) =>
+    proxyActivities<KeelActivities>({
+      taskQueue,
+      // Long: an attempt runs as long as training does; liveness comes from heartbeats.
+      startToCloseTimeout: '3650 days',
+      ...(pickUpWithin ? { scheduleToStartTimeout: `${pickUpWithin} seconds` } : {}),
+      heartbeatTimeout: `${spec.timeouts.heartbeatSeconds} seconds`,
+      // The workflow decides about new attempts itself (failures and preemptions have budgets).
+      retry: { maximumAttempts: 1 },
+      // On stop, wait for the trainer's final checkpoint and the attempt's report.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    });
+  // With a fallback queue, an attempt no GPU worker picks up in time moves there (and stays).
+  let gpu = launcher(spec.gpuTaskQueue, spec.fallbackTaskQueue ? spec.fallbackAfterSeconds : undefined);
   for (;;) {
     progress.attempt += 1;
     render(progress);
@@ -183,9 +191,17 @@ async function runAttempts(
     } catch (err) {
       if (isCancellation(err) && stopRequested()) return { status: 'stopped' };
       if (isCancellation(err)) throw err;
-      if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
+      const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
+      if (timeout?.timeoutType === TimeoutType.SCHEDULE_TO_START && spec.fallbackTaskQueue) {
+        progress.attempt -= 1; // nothing ran
+        progress.lastError = `no worker on ${spec.gpuTaskQueue} took the job within ${spec.fallbackAfterSeconds}s; moved to ${spec.fallbackTaskQueue}`;
+        progress.taskQueue = spec.fallbackTaskQueue;
+        gpu = launcher(spec.fallbackTaskQueue);
+        continue;
+      }
+      if (timeout) {
         outcome = 'preempted'; // the worker went silent: it died, or its host was taken away
-        problem = `attempt ${progress.attempt}: the worker stopped heartbeating (${err.cause.timeoutType ?? 'timeout'})`;
+        problem = `attempt ${progress.attempt}: the worker stopped heartbeating (${timeout.timeoutType ?? 'no'} timeout)`;
       } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
         return { status: 'failed', error: err.cause.message };
       } else {

@@ -75,8 +75,22 @@ export async function startControlServer(socketPath: string, handle: MessageHand
     broadcast(message) {
       for (const socket of sockets) send(socket, message);
     },
+    /** After the trainer exited: reads what it sent last (its `done`), then closes. */
     async close() {
-      for (const socket of sockets) socket.destroy();
+      await Promise.all(
+        [...sockets].map(
+          (socket) =>
+            new Promise<void>((resolve) => {
+              if (socket.destroyed) return resolve();
+              const timer = setTimeout(() => socket.destroy(), 2000); // a child of the trainer may hold it open
+              socket.once('close', () => {
+                clearTimeout(timer);
+                resolve();
+              });
+              socket.end();
+            }),
+        ),
+      );
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await queue.catch(() => {});
       fs.rmSync(socketPath, { force: true });

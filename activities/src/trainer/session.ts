@@ -2,6 +2,7 @@
 // metrics (for heartbeats and progress), stages each checkpoint and answers ack or nack, and
 // notes when the trainer last spoke (for hang detection). Transport-free: the control server
 // feeds it, the launch activity reads it.
+import fs from 'node:fs/promises';
 import type { KeelMessage, TrainerMessage } from './messages.ts';
 import { CheckpointRefusedError, type StagedCheckpoint, stageCheckpoint } from './staging.ts';
 
@@ -23,6 +24,7 @@ export class TrainerSession {
   readonly staged: StagedCheckpoint[] = [];
   readonly refused: { step: number; error: string }[] = [];
   #lastCheckpointStep: number | undefined;
+  #previousCheckpointStep: number | undefined;
   readonly #options: SessionOptions;
   readonly #now: () => number;
 
@@ -67,6 +69,7 @@ export class TrainerSession {
         reported,
         step,
       });
+      this.#previousCheckpointStep = this.#lastCheckpointStep;
       this.#lastCheckpointStep = step;
       this.#advance(step);
       this.metrics = { ...this.metrics, ...metrics };
@@ -74,10 +77,20 @@ export class TrainerSession {
       await this.#options.onStaged?.(staged, metrics);
       return { type: 'ack', step };
     } catch (err) {
-      if (!(err instanceof CheckpointRefusedError)) throw err;
-      this.refused.push({ step, error: err.message });
-      return { type: 'nack', step, error: err.message };
+      // Whatever went wrong (a refused path, a failed link, keel unable to record it), the trainer
+      // hears `nack` for this step, never silence, and nothing half-staged is left behind.
+      const error = err instanceof CheckpointRefusedError ? err.message : `keel could not stage it: ${String(err)}`;
+      if (!(err instanceof CheckpointRefusedError)) await this.#unstage(step);
+      this.refused.push({ step, error });
+      return { type: 'nack', step, error };
     }
+  }
+
+  async #unstage(step: number): Promise<void> {
+    const index = this.staged.findIndex((s) => s.step === step);
+    const [staged] = index >= 0 ? this.staged.splice(index, 1) : [];
+    if (staged) await fs.rm(staged.dir, { recursive: true, force: true });
+    if (this.#lastCheckpointStep === step) this.#lastCheckpointStep = this.#previousCheckpointStep;
   }
 
   #advance(step: number): void {

@@ -125,6 +125,7 @@ class Session implements Keel {
 
   checkpoint(step: number, checkpointPath: string, metrics: Metrics = {}): Promise<void> {
     if (!this.#socket) return Promise.resolve();
+    if (this.#socket.destroyed) return Promise.reject(new Error('keel closed the control socket'));
     return new Promise((resolve, reject) => {
       this.#pending.set(step, { resolve, reject });
       this.#send({ type: 'checkpoint', step, path: checkpointPath, metrics });

@@ -153,6 +153,20 @@ describe('trainingJob', () => {
     expect((await handle.describe()).status.name).toBe('CANCELLED');
   });
 
+  test('no GPU worker picks the job up in time: it moves to the fallback queue and completes there', async () => {
+    const handle = await start(
+      `fallback-${Date.now()}`,
+      spec(
+        { steps: 20 },
+        { gpuTaskQueue: `nobody-serves-${name}`, fallbackTaskQueue: `${name}-gpu`, fallbackAfterSeconds: 1 },
+      ),
+    );
+    expect(await handle.result()).toMatchObject({ status: 'completed', attempts: 1, step: 20 });
+    const progress = await handle.query(progressQuery);
+    expect(progress.taskQueue).toBe(`${name}-gpu`);
+    expect(progress.lastError).toContain(`no worker on nobody-serves-${name} took the job within 1s`);
+  });
+
   test('a bad spec is rejected at start, naming the field', async () => {
     const handle = await start(`bad-${Date.now()}`, { command: [], gpus: -1 } as JobSpecInput);
     const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
