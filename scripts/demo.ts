@@ -1,12 +1,13 @@
 // `npm run demo`: everything embedded. Starts (or reuses) a Temporal dev server with its UI and a
-// keel worker, runs a smoke workflow through them, prints where to see it, and keeps running until
-// Ctrl-C. `--no-wait` stops right after the workflow (used by the tests).
+// keel worker, runs a smoke workflow, then a real training job (the example MLP, checkpoints to
+// <home>/checkpoints, records in <home>/keel.db) while printing its progress, says where to see
+// both, and keeps running until Ctrl-C. `--no-wait` stops right after the job (used by the tests).
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectClient } from '@keel/client';
 import { devDefaults, startDevEnvironment } from '@keel/client/dev';
 import { stopOnSignal } from '@keel/client/signals';
-import { KEEL_TASK_QUEUE, smokeCheck } from '@keel/workflows';
+import { KEEL_TASK_QUEUE, progressQuery, smokeCheck, trainingJob } from '@keel/workflows';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,9 +39,44 @@ try {
     workflowId,
     args: [{ message: 'hello from keel' }],
   });
-  await client.connection.close();
   say(`result: ${JSON.stringify(result)}`);
-  if (env.uiUrl) say(`see it in the Temporal UI: ${env.uiUrl}/namespaces/${env.namespace}/workflows/${workflowId}`);
+
+  const jobId = `keel-demo-mlp-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const trainer = path.resolve(import.meta.dirname, '../examples/mlp/src/train.ts');
+  say(`training job ${jobId}: the example MLP (examples/mlp), 2000 steps, a checkpoint every 500`);
+  const job = await client.workflow.start(trainingJob, {
+    taskQueue: KEEL_TASK_QUEUE,
+    workflowId: jobId,
+    args: [
+      {
+        command: [process.execPath, trainer],
+        params: { seed: 1, steps: 2000, checkpointEvery: 500, stepDelayMs: 2 },
+        gpus: 0,
+        checkpoints: { objective: { metric: 'val_loss', direction: 'minimize' } },
+      },
+    ],
+  });
+  let last = '';
+  const ticker = setInterval(() => {
+    job.query(progressQuery).then(
+      (p) => {
+        const line = `  step ${p.step ?? 0}, val_acc ${p.metrics.val_acc?.toFixed(3) ?? '-'}, checkpoints committed ${p.checkpoints.committed}`;
+        if (line !== last) say(line);
+        last = line;
+      },
+      () => {},
+    );
+  }, 500);
+  const outcome = await job.result().finally(() => clearInterval(ticker));
+  say(`job ${outcome.status}: step ${outcome.step}, final metrics ${JSON.stringify(outcome.finalMetrics)}`);
+  say(
+    `  ${outcome.committedCheckpoints} checkpoints committed (best at step ${outcome.bestStep}); kept under ${path.resolve(args.home, 'checkpoints')}`,
+  );
+  await client.connection.close();
+  if (env.uiUrl) {
+    say(`see them in the Temporal UI: ${env.uiUrl}/namespaces/${env.namespace}/workflows/${workflowId}`);
+    say(`                             ${env.uiUrl}/namespaces/${env.namespace}/workflows/${jobId}`);
+  }
 } catch (err) {
   await env.stop();
   throw err;
