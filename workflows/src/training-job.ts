@@ -243,6 +243,7 @@ class CheckpointPipeline {
   storageUri = '';
   #inFlight = new Set<Promise<void>>();
   #uploading = 0;
+  #commits: Promise<void> = Promise.resolve();
   /** Staged checkpoints waiting for the policy's decision (best-and-last, on-end). */
   #held: { event: StagedCheckpointEvent; record: Promise<Recorded> }[] = [];
   #bestValue: number | undefined;
@@ -318,6 +319,14 @@ class CheckpointPipeline {
       this.#uploading -= 1;
       this.#progress.checkpoints.uploading = this.#uploading;
     }
+    // Commits run one at a time: each applies retention to the set the previous one left, so two
+    // never collect the same checkpoint or disagree about the best.
+    const previous = this.#commits;
+    let done = () => {};
+    this.#commits = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    await previous;
     try {
       const spec = this.#spec.checkpoints;
       const retention = { keepLast: spec.keepLast, keepBest: spec.keepBest, objective: spec.objective };
@@ -334,6 +343,8 @@ class CheckpointPipeline {
     } catch (err) {
       this.#progress.checkpoints.failed += 1;
       this.#progress.failedCheckpoints.push({ step: event.step, reason: failureMessage(err) });
+    } finally {
+      done();
     }
     render(this.#progress);
   }
