@@ -167,6 +167,46 @@ describe('trainingJob', () => {
     expect(progress.lastError).toContain(`no worker on nobody-serves-${name} took the job within 1s`);
   });
 
+  test.each([
+    // on-end: nothing during training; at the end the best (20) and the last (50).
+    ['on-end', [20, 50], [10, 30, 40]],
+    // best-and-last: each new best at once (10, then 20); of the rest only the last (50).
+    ['best-and-last', [10, 20, 50], [30, 40]],
+  ] as const)(
+    'upload policy %s commits %j and marks the others failed with the policy as the reason',
+    async (upload, kept, skipped) => {
+      const jobId = `policy-${upload}-${Date.now()}`;
+      const objective = { metric: 'loss', direction: 'minimize' } as const;
+      const handle = await start(
+        jobId,
+        spec({ steps: 50, bestAt: 20 }, { checkpoints: { upload, objective, keepLast: 5 } }),
+      );
+      expect(await handle.result()).toMatchObject({
+        status: 'completed',
+        committedCheckpoints: kept.length,
+        bestStep: 20,
+      });
+      const rows = await listCheckpoints(keel.db, jobId);
+      expect(rows.filter((r) => r.status === 'committed').map((r) => r.step)).toEqual([...kept]);
+      const failed = rows.filter((r) => r.status === 'failed');
+      expect(failed.map((r) => r.step)).toEqual([...skipped]);
+      for (const row of failed) expect(row.failureReason).toContain(`upload: ${upload}`);
+      expect(rows.find((r) => r.isBest)?.step).toBe(20);
+    },
+  );
+
+  test('a hung trainer is killed after the progress timeout and the job carries on from its checkpoint', async () => {
+    const jobId = `hang-${Date.now()}`;
+    const handle = await start(
+      jobId,
+      spec({ steps: 20, checkpointEvery: 2, hang: true }, { timeouts: { progressSeconds: 10 } }),
+    );
+    expect(await handle.result()).toMatchObject({ status: 'completed', attempts: 2, step: 20 });
+    const progress = await handle.query(progressQuery);
+    expect(progress).toMatchObject({ failures: 1, resumedFromStep: 4 });
+    expect(progress.lastError).toBe('the trainer was silent for 10s and was killed');
+  });
+
   test('a bad spec is rejected at start, naming the field', async () => {
     const handle = await start(`bad-${Date.now()}`, { command: [], gpus: -1 } as JobSpecInput);
     const error = (await handle.result().catch((e: unknown) => e)) as WorkflowFailedError;
