@@ -5,6 +5,7 @@ import path from 'node:path';
 
 const benchmarks: Record<string, string> = {
   'storage-transfer': 'upload and download a 2 GiB file to MinIO: keel vs s5cmd, peak RSS',
+  'checkpoint-handoff': 'trainer time blocked per checkpoint (keel vs save-then-upload), step overhead of uploads',
 };
 
 const [name, ...rest] = process.argv.slice(2);
