@@ -4,13 +4,15 @@
 import { describeWorker } from './describe-worker.ts';
 import type { ActivityDeps } from './jobs/deps.ts';
 import { createJobActivities } from './jobs/job-activities.ts';
+import { createStudyActivities } from './studies/study-activities.ts';
 
 export type { WorkerDescription } from './describe-worker.ts';
 export { type ActivityDeps, StorageCache } from './jobs/deps.ts';
+export type { TrialEndInput, TrialStartInput } from './studies/study-activities.ts';
 export type { RunningTrainer } from './trainer/launch.ts';
 
 export function createActivities(deps: ActivityDeps) {
-  return { describeWorker, ...createJobActivities(deps) };
+  return { describeWorker, ...createJobActivities(deps), ...createStudyActivities(deps) };
 }
 
 export type KeelActivities = ReturnType<typeof createActivities>;

@@ -25,7 +25,8 @@ export const checkpointTransitions: Record<CheckpointStatus, readonly Checkpoint
 export const studyStatuses = ['running', 'paused', 'completed', 'stopped', 'failed'] as const;
 export type StudyStatus = (typeof studyStatuses)[number];
 
-export const trialStates = ['pending', 'running', 'completed', 'pruned', 'failed'] as const;
+/** stopped: ended by its study (the study was stopped, or the trial ran past its time limit). */
+export const trialStates = ['pending', 'running', 'completed', 'pruned', 'failed', 'stopped'] as const;
 export type TrialState = (typeof trialStates)[number];
 
 export const directions = ['minimize', 'maximize'] as const;

@@ -8,6 +8,8 @@ import {
   checkpointStagedSignalName,
   type RunTrainerResult,
   type StagedCheckpointEvent,
+  type TrialEnded,
+  trialEndedSignalName,
 } from '@keel/activities/contract';
 import { TimeoutType } from '@temporalio/common';
 import {
@@ -19,7 +21,9 @@ import {
   condition,
   defineQuery,
   defineSignal,
+  getExternalWorkflowHandle,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -106,13 +110,20 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
   setHandler(progressQuery, () => progress);
   setHandler(checkpointStagedSignal, (event) => checkpoints.staged(event));
   let stopRequested = false;
+  let stopReason: string | null = null;
   const attemptScope = new CancellationScope();
-  setHandler(stopSignal, () => {
+  setHandler(stopSignal, (request) => {
     stopRequested = true;
+    stopReason ??= request?.reason ?? null;
     attemptScope.cancel();
   });
 
-  const { storageUri } = await control.startJob({ jobId, spec: spec as never, storage: spec.storage });
+  const { storageUri } = await control.startJob({
+    jobId,
+    spec: spec as never,
+    storage: spec.storage,
+    ...(spec.trial ? { trial: spec.trial } : {}),
+  });
   checkpoints.storageUri = storageUri;
 
   let final: { status: JobStatus; error?: string; finalMetrics?: Record<string, number> } | undefined;
@@ -134,6 +145,17 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     render(progress);
     upsertSearchAttributes([{ key: KeelStatus, value: final.status }]);
     await control.finishJob({ jobId, status: final.status, error: final.error, finalMetrics: final.finalMetrics });
+    if (spec.trial)
+      await reportEnd(spec.trial.studyId, {
+        trialNumber: spec.trial.trialNumber,
+        jobId,
+        status: final.status,
+        finalMetrics: final.finalMetrics ?? null,
+        metrics: progress.metrics,
+        step: progress.step,
+        error: final.error ?? null,
+        stopReason,
+      });
   });
   // Cancelled through Temporal (not by the stop signal): end as Canceled, as users of
   // `temporal workflow cancel` expect, now that everything is recorded.
@@ -149,6 +171,15 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     committedCheckpoints: progress.checkpoints.committed,
     bestStep: progress.bestStep,
   };
+}
+
+/** Tells the study how its trial ended. A study that has ended no longer listens: that is fine. */
+async function reportEnd(studyId: string, ended: TrialEnded): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(studyId).signal(trialEndedSignalName, ended);
+  } catch (err) {
+    log.warn("the study did not take the trial's end (it has ended?)", { studyId, error: String(err) });
+  }
 }
 
 async function runAttempts(
@@ -413,6 +444,7 @@ function trainerSpec(spec: JobSpec) {
     params: spec.params,
     gpus: spec.gpus,
     timeouts: spec.timeouts,
+    ...(spec.trial ? { trial: spec.trial } : {}),
   };
 }
 

@@ -6,6 +6,39 @@ import type { CheckpointFile, CheckpointKind } from '@keel/db/states';
 /** Sent by runTrainer to its workflow for each checkpoint it staged (before the trainer's ack). */
 export const checkpointStagedSignalName = 'keel.checkpointStaged';
 
+/** Sent by runTrainer to a study for its trial's objective values (batched, a few per second at most). */
+export const trialReportSignalName = 'keel.trialReport';
+/** Sent by a trial's trainingJob to its study once the job has ended, however it ended. */
+export const trialEndedSignalName = 'keel.trialEnded';
+
+/** Set on a job that runs one trial of a study: where its objective values go. */
+export interface TrialLink {
+  studyId: string;
+  trialNumber: number;
+  /** The objective metric: reports that carry it become the trial's intermediate values. */
+  metric: string;
+}
+
+export interface TrialReport {
+  trialNumber: number;
+  jobId: string;
+  /** [step, value] of the objective, ascending steps, since the previous report. */
+  points: [number, number][];
+}
+
+export interface TrialEnded {
+  trialNumber: number;
+  jobId: string;
+  status: 'running' | 'completed' | 'failed' | 'stopped' | 'cancelled';
+  finalMetrics: Record<string, number> | null;
+  /** The newest metrics the job saw (a stopped or failed trial's last values). */
+  metrics: Record<string, number>;
+  step: number | null;
+  error: string | null;
+  /** Why it was stopped (the stop signal's reason), e.g. `pruned`. */
+  stopReason: string | null;
+}
+
 export interface StagedCheckpointEvent {
   attempt: number;
   step: number;
@@ -26,6 +59,8 @@ export interface TrainerSpec {
   params: Record<string, unknown>;
   gpus: number;
   timeouts: { heartbeatSeconds: number; progressSeconds: number; stopGraceSeconds: number };
+  /** Present when the job is a study's trial. */
+  trial?: TrialLink;
 }
 
 export interface RunTrainerInput {

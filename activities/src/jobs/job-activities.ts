@@ -10,10 +10,11 @@ import {
   markCheckpoint,
   newestCommittedCheckpoint,
   recordCheckpoint,
+  recordIntermediateValue,
   setBestCheckpoint,
   updateJob,
 } from '@keel/db';
-import type { JobStatus, Metrics } from '@keel/db/states';
+import type { JobStatus, JsonObject, Metrics } from '@keel/db/states';
 import { ChecksumMismatchError, ChecksumMissingError, ObjectNotFoundError, sha256File } from '@keel/storage';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { launchTrainer, type RunningTrainer } from '../trainer/launch.ts';
@@ -25,21 +26,39 @@ import {
   type RunTrainerInput,
   type RunTrainerResult,
   type StagedCheckpointEvent,
+  type TrialLink,
+  trialReportSignalName,
   type UploadCheckpointInput,
 } from './contract.ts';
 import type { ActivityDeps } from './deps.ts';
 import { checkpointPrefix, fileKey, manifestSha256 } from './keys.ts';
+import { TrialReporter } from './trial-reporter.ts';
 
 export function createJobActivities(deps: ActivityDeps) {
   const { storages } = deps;
 
+  /** Batches a trial's objective values into the database and to its study. */
+  const trialReporter = (link: TrialLink, jobId: string, context: Context) =>
+    new TrialReporter({
+      link,
+      jobId,
+      record: async (points) => {
+        for (const [step, value] of points) {
+          await recordIntermediateValue(deps.db, { studyId: link.studyId, trialNumber: link.trialNumber, step, value });
+        }
+      },
+      send: (report) => context.client.workflow.getHandle(link.studyId).signal(trialReportSignalName, report),
+      onError: (err) => context.log.warn('could not report trial values (retried with the next batch)', { err }),
+    });
+
   return {
     /** Records the job and resolves where its checkpoints go (once, so every attempt agrees). */
-    async startJob(input: { jobId: string; spec: Record<string, unknown>; storage?: string }) {
+    async startJob(input: { jobId: string; spec: Record<string, unknown>; storage?: string; trial?: TrialLink }) {
       const storageUri = input.storage ?? deps.defaultStorageUri;
       if (storageUri.startsWith('file://')) await fs.mkdir(new URL(storageUri), { recursive: true });
       storages.get(storageUri); // a bad URI fails here, by name, before any training
-      await createJob(deps.db, { id: input.jobId, spec: input.spec });
+      const trial = input.trial ? { studyId: input.trial.studyId, trialNumber: input.trial.trialNumber } : {};
+      await createJob(deps.db, { id: input.jobId, spec: input.spec as JsonObject, ...trial });
       await updateJob(deps.db, input.jobId, { status: 'running' });
       return { storageUri };
     },
@@ -78,11 +97,13 @@ export function createJobActivities(deps: ActivityDeps) {
         clearInterval(waiting);
       }
       let running: RunningTrainer | undefined;
+      let reporter: TrialReporter | undefined;
       try {
         const restored = await restoreNewest(jobId, input.storageUri, path.join(attemptDir, 'resume'));
         const workflowId = context.info.workflowExecution?.workflowId;
         if (!workflowId) throw ApplicationFailure.nonRetryable('runTrainer runs only inside a trainingJob workflow');
         const handle = context.client.workflow.getHandle(workflowId);
+        reporter = trainer.trial && trialReporter(trainer.trial, jobId, context);
         running = await launchTrainer({
           command: trainer.command,
           env: trainer.env,
@@ -101,11 +122,19 @@ export function createJobActivities(deps: ActivityDeps) {
             const event: StagedCheckpointEvent = { attempt, hostQueue: deps.hostQueue, metrics, ...staged };
             await handle.signal(checkpointStagedSignalName, event);
           },
+          onMetrics: reporter ? (step, metrics) => reporter?.add(step, metrics) : undefined,
         });
         const trainerProcess = running;
         deps.trainers.add(trainerProcess);
         const beat = setInterval(
-          () => heartbeat({ step: trainerProcess.session.step, staged: trainerProcess.session.staged.length }),
+          // Live progress lives here, not in the workflow's history: clients read it from the
+          // pending activity (describe), so a week-long job's history does not grow with it.
+          () =>
+            heartbeat({
+              step: trainerProcess.session.step,
+              metrics: trainerProcess.session.metrics,
+              staged: trainerProcess.session.staged.length,
+            }),
           1000, // throttled by the worker (maxHeartbeatThrottleInterval); cheap when unchanged
         );
         const onCancel = () => trainerProcess.stop(isWorkerShutdown(context) ? 'preempt' : 'cancel');
@@ -117,6 +146,7 @@ export function createJobActivities(deps: ActivityDeps) {
           clearInterval(beat);
           context.cancellationSignal.removeEventListener('abort', onCancel);
           deps.trainers.delete(trainerProcess);
+          await reporter?.close(); // the study hears every value before it hears how the trial ended
         }
         const outcome = result.outcome === 'stopped' && result.stopReason === 'preempt' ? 'preempted' : result.outcome;
         return {

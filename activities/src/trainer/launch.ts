@@ -26,6 +26,7 @@ export interface LaunchRequest {
   /** After a stop request, how long before SIGKILL. */
   stopGraceMs: number;
   onStaged?: SessionOptions['onStaged'];
+  onMetrics?: SessionOptions['onMetrics'];
 }
 
 export type Outcome = 'completed' | 'stopped' | 'crashed' | 'hung';
@@ -61,6 +62,7 @@ export async function launchTrainer(request: LaunchRequest): Promise<RunningTrai
     stagingDir,
     resumedStep: request.resume?.step,
     onStaged: request.onStaged,
+    onMetrics: request.onMetrics,
   });
   const server = await startControlServer(path.join(request.attemptDir, 'control.sock'), session.handle);
   const logFile = path.join(request.attemptDir, 'trainer.log');

@@ -13,6 +13,8 @@ export interface SessionOptions {
   resumedStep?: number;
   /** Called once a checkpoint is staged, before the trainer is acked. */
   onStaged?: (staged: StagedCheckpoint, metrics: Record<string, number>) => void | Promise<void>;
+  /** Called for every metric report (and the metrics a checkpoint carries), after the session noted it. */
+  onMetrics?: (step: number, metrics: Record<string, number>) => void;
   now?: () => number;
 }
 
@@ -45,6 +47,7 @@ export class TrainerSession {
       case 'metric':
         this.#advance(message.step);
         this.metrics = { ...this.metrics, ...message.metrics };
+        this.#options.onMetrics?.(message.step, message.metrics);
         return undefined;
       case 'heartbeat':
         if (message.step !== undefined) this.#advance(message.step);
@@ -73,6 +76,7 @@ export class TrainerSession {
       this.#lastCheckpointStep = step;
       this.#advance(step);
       this.metrics = { ...this.metrics, ...metrics };
+      this.#options.onMetrics?.(step, metrics);
       this.staged.push(staged);
       await this.#options.onStaged?.(staged, metrics);
       return { type: 'ack', step };

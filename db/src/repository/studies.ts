@@ -11,7 +11,7 @@ export type Trial = Tables['trials']['$inferSelect'];
 export type IntermediateValue = Tables['trialValues']['$inferSelect'];
 
 const endedStudyStatuses: readonly StudyStatus[] = ['completed', 'stopped', 'failed'];
-const endedTrialStates: readonly TrialState[] = ['completed', 'pruned', 'failed'];
+const endedTrialStates: readonly TrialState[] = ['completed', 'pruned', 'failed', 'stopped'];
 
 export interface NewStudy {
   id: string;
@@ -124,6 +124,8 @@ export interface TrialUpdate {
   error?: string | null;
   /** Count one more attempt (a retry after a failure). */
   attempt?: boolean;
+  /** Set the number of runs started (idempotent, unlike `attempt`). */
+  attempts?: number;
 }
 
 /**
@@ -153,6 +155,7 @@ export async function updateTrial(
         ...(update.jobId !== undefined ? { jobId: update.jobId } : {}),
         ...(update.error !== undefined ? { error: update.error } : {}),
         ...(update.attempt ? { attempts: current.attempts + 1 } : {}),
+        ...(update.attempts !== undefined ? { attempts: update.attempts } : {}),
         ...(state === 'running' && !current.startedAt ? { startedAt: now } : {}),
         ...(state && endedTrialStates.includes(state) && !current.endedAt ? { endedAt: now } : {}),
       })

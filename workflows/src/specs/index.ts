@@ -1,2 +1,3 @@
 export * from './job-spec.ts';
+export * from './study-spec.ts';
 export * from './validate.ts';

@@ -72,6 +72,11 @@ export const jobSpecSchema = z.strictObject({
   /** Used when no GPU worker picks the job up within fallbackAfterSeconds (e.g. a CPU queue). */
   fallbackTaskQueue: z.string().min(1).optional(),
   fallbackAfterSeconds: z.int().min(1).default(300),
+  /** Set by an hpoStudy on the jobs it runs as trials: where the job reports its objective values
+   *  and its end. Users leave it out. */
+  trial: z
+    .strictObject({ studyId: z.string().min(1), trialNumber: z.int().min(0), metric: z.string().min(1) })
+    .optional(),
 });
 
 /** What users write. */

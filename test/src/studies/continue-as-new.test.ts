@@ -1,0 +1,83 @@
+// A long study continues as new before its history grows large: 300 quick trials, with a low
+// history threshold so the study hands over to a fresh run several times while trials are
+// running. Every trial must be accounted for, exactly once, across the runs.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connectClient } from '@keel/client';
+import { getStudy, listTrials, openDatabase } from '@keel/db';
+import { createKeelWorker, type KeelWorker } from '@keel/workers';
+import { hpoStudy, studyProgressQuery } from '@keel/workflows';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, expect, inject, test } from 'vitest';
+import { testWorkerConfig } from '../harness/workers.ts';
+
+const services = inject('services');
+const trainer = path.resolve('test/src/studies/fixtures/objective_trainer.py');
+const name = `study-can-${process.pid}`;
+let home: string;
+let keel: KeelWorker;
+let client: Client;
+let running: Promise<void>;
+
+beforeAll(async () => {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-study-can-'));
+  keel = await createKeelWorker(testWorkerConfig(home, services.temporal, name));
+  running = keel.run();
+  client = await connectClient({ connectionOptions: { address: services.temporal.address } });
+});
+
+afterAll(async () => {
+  keel?.shutdown();
+  await running;
+  await keel?.close();
+  await client?.connection.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+test('300 quick trials: the study continues as new several times and accounts for every trial once', async () => {
+  const nTrials = 300;
+  const handle = await client.workflow.start(hpoStudy, {
+    taskQueue: name,
+    workflowId: `can-${Date.now()}`,
+    args: [
+      {
+        space: { x: { type: 'float', low: -1, high: 1 }, y: { type: 'float', low: -1, high: 1 } },
+        objective: { metric: 'loss', direction: 'minimize' },
+        nTrials,
+        maxConcurrency: 8,
+        sampler: { type: 'tpe', nStartupTrials: 20 },
+        seed: 3,
+        historyEventsBeforeContinueAsNew: 1000,
+        trial: {
+          command: ['python3', trainer],
+          env: { PYTHONPATH: path.resolve('sdk/python') },
+          params: { steps: 2, delay_ms: 0, checkpoint_every: 1000 },
+          gpus: 0,
+          gpuTaskQueue: `${name}-gpu`,
+        },
+      },
+    ],
+  });
+  const result = await handle.result();
+  expect(result.status).toBe('completed');
+  expect(result.counts.completed).toBe(nTrials);
+
+  const progress = await handle.query(studyProgressQuery);
+  expect(progress.runs).toBeGreaterThan(3);
+  // The first run's history: it ended by continuing as new, well below Temporal's limits.
+  const firstRun = client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+  expect((await firstRun.describe()).status.name).toBe('CONTINUED_AS_NEW');
+  expect((await firstRun.fetchHistory()).events?.length).toBeLessThan(1500);
+
+  const db = await openDatabase({ url: `file:${path.join(home, 'keel.db')}` });
+  try {
+    const trials = await listTrials(db, handle.workflowId);
+    expect(trials.map((t) => t.number)).toEqual([...Array(nTrials).keys()]);
+    expect(trials.every((t) => t.state === 'completed' && t.attempts === 1)).toBe(true);
+    const study = await getStudy(db, handle.workflowId);
+    expect(study).toMatchObject({ status: 'completed', bestValue: result.best?.value });
+  } finally {
+    await db.close();
+  }
+}, 600_000);
