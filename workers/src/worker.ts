@@ -58,7 +58,15 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
       maxHeartbeatThrottleInterval: 2_000,
     };
     const workers = [
-      await Worker.create({ ...common, taskQueue: config.taskQueue, workflowsPath }),
+      await Worker.create({
+        ...common,
+        taskQueue: config.taskQueue,
+        workflowsPath,
+        // A workflow's next task first goes to the worker that ran the last one. If that worker
+        // was killed (a lost pod), the task waits this long before any worker may take it: the
+        // SDK's 10 s would add 10 s to every resume after a dead worker.
+        stickyQueueScheduleToStartTimeout: '3 seconds',
+      }),
       await Worker.create({ ...common, taskQueue: config.gpuTaskQueue }),
       await Worker.create({ ...common, taskQueue: config.hostTaskQueue }),
     ];

@@ -120,8 +120,20 @@ const record = proxyActivities<KeelActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
-/** Intermediate values kept per trial in the workflow (pruners look at recent rungs). */
-const maxPointsPerTrial = 500;
+/** Intermediate values kept per trial in the workflow (all of them are in the database). The
+ *  trials travel through continue-as-new, whose payload Temporal limits to a few MB. */
+const maxPointsPerTrial = 200;
+
+/**
+ * Halves the older half of a trial's values (every other point goes), keeping the first, the
+ * newest ones and the steps in between evenly spread: pruners still find a value at or after
+ * each early rung, a little later than it was reported at worst.
+ */
+function thin(points: [number, number][]): void {
+  const half = Math.floor(points.length / 2);
+  const older = points.slice(0, half).filter((_, i) => i % 2 === 0);
+  points.splice(0, half, ...older);
+}
 
 export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Promise<StudyResult> {
   const spec = validate(input);
@@ -198,7 +210,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
         continue;
       }
       trial.intermediate.push([step, value]);
-      if (trial.intermediate.length > maxPointsPerTrial) trial.intermediate.shift();
+      if (trial.intermediate.length > maxPointsPerTrial) thin(trial.intermediate);
       if (
         !trial.stopping &&
         !state.stop &&

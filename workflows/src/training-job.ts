@@ -74,9 +74,11 @@ export const checkpointStagedSignal = defineSignal<[StagedCheckpointEvent]>(chec
 /** Uploads in flight at once per job; more staged checkpoints wait their turn (training does not). */
 const maxParallelUploads = 4;
 
-// Records, commits and retention: quick, retried until the database answers.
+// Records, commits and retention: quick, retried until the database answers. Short, because one
+// that was running on a worker that died is only retried once this has passed, and a commit
+// stuck there would make a resume start from the checkpoint before it.
 const control = proxyActivities<KeelActivities>({
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
@@ -338,7 +340,8 @@ class CheckpointPipeline {
       // If the host that holds the files is gone, nobody else can upload them.
       scheduleToStartTimeout: '10 minutes',
       startToCloseTimeout: '6 hours',
-      heartbeatTimeout: '2 minutes',
+      // Uploads heartbeat with their progress (at most every 2 s); silence means a dead worker.
+      heartbeatTimeout: '30 seconds',
       retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
     });
     try {

@@ -11,6 +11,7 @@ import {
   httpOk,
   isListening,
   type ManagedProcess,
+  signalGroup,
   spawnManaged,
   stopManaged,
   waitUntilReady,
@@ -126,12 +127,19 @@ async function startTemporal(dir: string): Promise<Started<'temporal'>> {
 }
 
 async function startMinio(dir: string): Promise<Started<'minio'>> {
-  const [port, consolePort] = [await getPort({ host }), await getPort({ host })];
+  const ports = { port: await getPort({ host }), consolePort: await getPort({ host }) };
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(data);
+  return launchMinio(dir, ports);
+}
+
+/** Starts MinIO on the given ports over `<dir>/data` (kept as it is: a restart finds its objects). */
+async function launchMinio(dir: string, ports: { port: number; consolePort: number }): Promise<Started<'minio'>> {
+  const { port, consolePort } = ports;
   // Test-only credentials for a throw-away server on loopback.
   const accessKeyId = 'keel-test';
   const secretAccessKey = 'keel-test-secret';
   const data = path.join(dir, 'data');
-  fs.mkdirSync(data);
   const proc = spawnManaged(
     'MinIO',
     toolPath('KEEL_MINIO_BIN'),
@@ -144,6 +152,81 @@ async function startMinio(dir: string): Promise<Started<'minio'>> {
   const endpoint = `http://${host}:${port}`;
   await waitUntilReady(proc, () => httpOk(`${endpoint}/minio/health/ready`));
   return { proc, endpoint: { endpoint, region: 'us-east-1', accessKeyId, secretAccessKey } };
+}
+
+/** A MinIO of one test's own, which the test may take down and bring back (outage tests). */
+export interface PrivateMinio {
+  endpoint: ServiceEndpoints['minio'];
+  /** The current server's process-group leader (a new one after each restart). */
+  readonly pid: number;
+  /** Whether the server is up (started or restarted, not stopped). */
+  readonly running: boolean;
+  /** Takes the server down (SIGKILL by default: a crash; SIGTERM: an orderly stop) and waits
+   *  until its process group is gone. Connections are refused until restart(). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** SIGSTOP: the server stays, its port accepts connections, and nothing answers (a hung server,
+   *  a network black hole). resume() sends SIGCONT. */
+  pause(): void;
+  resume(): void;
+  /** Starts the server again on the same port over the same data folder; waits until it answers. */
+  restart(): Promise<void>;
+  /** Stops the server for good and deletes its folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a MinIO that belongs to the caller (same binary as the shared one, its own folder and
+ * ports), so a test can stop and restart it without disturbing the other tests' server.
+ */
+export async function startPrivateMinio(): Promise<PrivateMinio> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-minio-'));
+  fs.mkdirSync(path.join(dir, 'data'));
+  const ports = { port: await getPort({ host }), consolePort: await getPort({ host }) };
+  let current: Started<'minio'> | undefined;
+  try {
+    current = await launchMinio(dir, ports);
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const first = current;
+  const alive = () =>
+    current !== undefined && current.proc.child.exitCode === null && current.proc.child.signalCode === null;
+  return {
+    endpoint: first.endpoint,
+    get pid() {
+      return (current ?? first).proc.pid;
+    },
+    get running() {
+      return alive();
+    },
+    async stop(signal = 'SIGKILL') {
+      if (!current) return;
+      const proc = current.proc;
+      current = undefined;
+      signalGroup(proc.pid, 'SIGCONT'); // a paused server cannot act on SIGTERM
+      await stopManaged(proc, signal);
+    },
+    pause() {
+      if (current) signalGroup(current.proc.pid, 'SIGSTOP');
+    },
+    resume() {
+      if (current) signalGroup(current.proc.pid, 'SIGCONT');
+    },
+    async restart() {
+      if (alive()) throw new Error('MinIO is still running: stop() it before restart()');
+      current = await launchMinio(dir, ports);
+    },
+    async close() {
+      if (current) {
+        const proc = current.proc;
+        current = undefined;
+        signalGroup(proc.pid, 'SIGCONT');
+        await stopManaged(proc, 'SIGTERM');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function startFakeGcs(dir: string): Promise<Started<'gcs'>> {

@@ -2,20 +2,19 @@
 // the heartbeat timeout the job resumes on another worker from the newest committed checkpoint
 // and ends in exactly the state of a run that was never interrupted. The trainer is the example
 // MLP (examples/mlp), whose final weights are bit-identical for a seed however often it resumes.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectClient } from '@keel/client';
 import { listCheckpoints, openDatabase } from '@keel/db';
 import { progressQuery, trainingJob } from '@keel/workflows';
 import { afterAll, expect, inject, test } from 'vitest';
+import { killTree, startWorkerProcess } from '../harness/worker-process.ts';
 import { testWorkerConfig } from '../harness/workers.ts';
 
 const services = inject('services');
 const trainer = path.resolve('examples/mlp/src/train.ts');
-const workerScript = fileURLToPath(new URL('./fixtures/worker-process.ts', import.meta.url));
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-worker-death-'));
 const name = `death-${process.pid}`;
 const config = testWorkerConfig(home, services.temporal, name);
@@ -31,25 +30,9 @@ afterAll(() => {
 });
 
 function startWorker() {
-  const child = spawn(process.execPath, [workerScript], {
-    env: { ...process.env, KEEL_TEST_WORKER_CONFIG: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child.pid as number);
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  return { child, output: () => output };
-}
-
-/** The worker and every process it started (the trainer runs in its own process group). */
-function killTree(pid: number) {
-  const kids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
-    .split('\n')
-    .map((s) => Number(s.trim()))
-    .filter(Boolean);
-  process.kill(pid, 'SIGKILL');
-  for (const kid of kids) process.kill(-kid, 'SIGKILL');
+  const worker = startWorkerProcess(config);
+  children.push(worker.child.pid as number);
+  return worker;
 }
 
 test('kill -9 of the worker mid-training: the job resumes from the newest committed checkpoint on a new worker, identical result', async () => {
