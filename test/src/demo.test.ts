@@ -19,7 +19,7 @@ test('the demo runs a workflow and an 8-trial study through its own dev server a
   const summary = stdout.match(/demo: study completed: (\d+) completed, (\d+) pruned by ASHA/);
   expect(summary).not.toBeNull();
   expect(Number(summary?.[1]) + Number(summary?.[2])).toBe(8);
-  expect(stdout).toMatch(/demo: {2}best: trial \d+, val_loss \d\.\d+, params \{"learningRate":/);
+  expect(stdout).toMatch(/demo: {3}best: trial \d+, val_loss \d\.\d+, params \{"learningRate":/);
   expect(stdout).toContain(
     `see them in the Temporal UI: http://127.0.0.1:${uiPort}/namespaces/default/workflows/keel-demo-smoke-`,
   );

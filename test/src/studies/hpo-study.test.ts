@@ -154,11 +154,13 @@ describe('hpoStudy', () => {
       studySpec(
         log,
         {
-          nTrials: 9,
-          maxConcurrency: 3,
+          nTrials: 8,
+          maxConcurrency: 4,
           pruner: { type: 'asha', minResource: 3, reductionFactor: 3 },
         },
-        { steps: 30, delay_ms: 60 },
+        // Long enough (6 s) for a prune to reach the trainer: values travel in 1 s batches, and
+        // a stop reaches the attempt with its next heartbeat (every 2 s at most).
+        { steps: 60, delay_ms: 100 },
       ),
     );
     const result = await handle.result();
@@ -171,7 +173,7 @@ describe('hpoStudy', () => {
     for (const t of pruned) {
       const run = runs.find((r) => r.job === t.jobId);
       expect(run?.how).toBe('stopped');
-      expect(run?.step).toBeLessThan(30);
+      expect(run?.step).toBeLessThan(60);
       expect(jobs.find((j) => j.id === t.jobId)?.status).toBe('stopped');
     }
     // The best trial was never pruned.
