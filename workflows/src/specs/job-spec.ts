@@ -11,6 +11,8 @@ const storageUri = z
     'expected file:///absolute/folder, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix',
   );
 
+const argvHint = 'give the trainer command as an argv list, e.g. ["python", "train.py"]';
+
 export const objectiveSchema = z.strictObject({
   metric: z.string().min(1),
   direction: z.enum(['minimize', 'maximize']),
@@ -38,7 +40,7 @@ export const jobSpecSchema = z.strictObject({
   /** A label for people; the workflow id is the job's identity. */
   name: z.string().min(1).max(200).optional(),
   /** The trainer's argv, e.g. ["python", "train.py", "--epochs", "10"]. */
-  command: z.array(z.string().min(1)).min(1, 'give the trainer command as an argv list, e.g. ["python", "train.py"]'),
+  command: z.array(z.string().min(1), { error: () => argvHint }).min(1, argvHint),
   env: z.record(z.string(), z.string()).default({}),
   /** Working directory on the worker host (default: the worker's). */
   cwd: z.string().min(1).optional(),

@@ -13,10 +13,7 @@ export const studySpecSchema = z
   .strictObject({
     /** A label for people; the workflow id is the study's identity. */
     name: z.string().min(1).max(200).optional(),
-    space: searchSpaceSchema.refine((space) => Object.keys(space).length > 0, {
-      message:
-        'name at least one parameter, e.g. { "lr": { "type": "float", "low": 1e-4, "high": 1e-1, "log": true } }',
-    }),
+    space: searchSpaceSchema,
     /** The metric trials report and the study optimizes (the trainer's metric name). */
     objective: objectiveSchema,
     nTrials: z.int().min(1).max(100_000).default(20),
