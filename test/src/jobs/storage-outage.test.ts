@@ -4,31 +4,22 @@
 // startPrivateMinio), killed with SIGKILL and restarted on the same port over the same data folder,
 // so the shared server the other tests use is never disturbed.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { connectClient } from '@keel/client';
 import { getJob, listCheckpoints } from '@keel/db';
 import { openStorage } from '@keel/storage';
-import { createKeelWorker, type KeelWorker } from '@keel/workers';
 import { progressQuery, trainingJob } from '@keel/workflows';
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, expect, inject, test, vi } from 'vitest';
+import { afterAll, expect, inject, test, vi } from 'vitest';
+import { useInProcessWorker } from '../harness/in-process-worker.ts';
 import { type PrivateMinio, startPrivateMinio } from '../harness/services.ts';
-import { testWorkerConfig } from '../harness/workers.ts';
 
 const services = inject('services');
 const trainer = path.resolve('examples/mlp/src/train.ts');
-const name = `outage-${process.pid}`;
 const storageUri = 's3://outage/runs';
 const outageMs = 30_000;
 let minio: PrivateMinio;
-let home: string;
-let keel: KeelWorker;
-let client: Client;
-let running: Promise<void>;
 
-beforeAll(async () => {
+const worker = useInProcessWorker('outage', services.temporal, async () => {
   minio = await startPrivateMinio();
   const { endpoint, region, accessKeyId, secretAccessKey } = minio.endpoint;
   // The worker (in this process) and @keel/storage below read S3 settings from the environment only.
@@ -39,20 +30,11 @@ beforeAll(async () => {
   const s3 = new S3Client({});
   await s3.send(new CreateBucketCommand({ Bucket: 'outage' }));
   s3.destroy();
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-outage-'));
-  keel = await createKeelWorker(testWorkerConfig(home, services.temporal, name));
-  running = keel.run();
-  client = await connectClient({ connectionOptions: { address: services.temporal.address } });
 });
+const { name } = worker;
 
 afterAll(async () => {
-  keel?.shutdown();
-  await running;
-  await keel?.close();
-  await client?.connection.close();
   await minio?.close();
-  vi.unstubAllEnvs();
-  if (home) fs.rmSync(home, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,7 +42,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('MinIO stopped for 30 s mid-training: training goes on, uploads retry, all checkpoints commit', async () => {
   const jobId = `outage-${Date.now()}`;
   // About 45 s of training (2000 steps of ~21 ms), a checkpoint every ~2 s: the outage covers most.
-  const handle = await client.workflow.start(trainingJob, {
+  const handle = await worker.client.workflow.start(trainingJob, {
     taskQueue: name,
     workflowId: jobId,
     args: [
@@ -114,15 +96,15 @@ test('MinIO stopped for 30 s mid-training: training goes on, uploads retry, all 
   const progress = await handle.query(progressQuery);
   expect(progress.checkpoints).toMatchObject({ staged: 20, committed: 20, failed: 0, collected: 0 });
   expect(progress.failedCheckpoints).toEqual([]);
-  expect(await getJob(keel.db, jobId)).toMatchObject({ status: 'completed' });
+  expect(await getJob(worker.keel.db, jobId)).toMatchObject({ status: 'completed' });
 
-  const rows = await listCheckpoints(keel.db, jobId);
+  const rows = await listCheckpoints(worker.keel.db, jobId);
   expect(rows.map((r) => r.step)).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1) * 100));
   expect(rows.every((r) => r.status === 'committed')).toBe(true);
   // Each row's objects are in MinIO with the sha256 on record (metadata and bytes), and no
   // object lacks its row.
   const storage = openStorage(storageUri);
-  const downloads = fs.mkdtempSync(path.join(home, 'downloads-'));
+  const downloads = fs.mkdtempSync(path.join(worker.home, 'downloads-'));
   const expected: string[] = [];
   try {
     for (const row of rows) {

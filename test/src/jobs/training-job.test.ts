@@ -1,29 +1,16 @@
-// The trainingJob workflow end to end: a real Temporal dev server, a real keel worker, real
-// trainer processes, MinIO or a folder for storage, SQLite for records.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { connectClient } from '@keel/client';
 import { getJob, listCheckpoints, openDatabase } from '@keel/db';
 import { openStorage } from '@keel/storage';
-import { createKeelWorker, type KeelWorker } from '@keel/workers';
 import { type JobSpecInput, progressQuery, stopSignal, trainingJob } from '@keel/workflows';
-import type { Client } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
-import { testWorkerConfig } from '../harness/workers.ts';
+import { describe, expect, inject, test, vi } from 'vitest';
+import { useInProcessWorker } from '../harness/in-process-worker.ts';
 
 const services = inject('services');
 const trainer = fileURLToPath(new URL('./fixtures/counting-trainer.ts', import.meta.url));
-const name = `job-${process.pid}`;
-let home: string;
-let keel: KeelWorker;
-let client: Client;
-let running: Promise<void>;
 
-beforeAll(async () => {
+const worker = useInProcessWorker('job', services.temporal, async () => {
   const { minio } = services;
   vi.stubEnv('AWS_ACCESS_KEY_ID', minio.accessKeyId);
   vi.stubEnv('AWS_SECRET_ACCESS_KEY', minio.secretAccessKey);
@@ -32,20 +19,8 @@ beforeAll(async () => {
   const s3 = new S3Client({});
   await s3.send(new CreateBucketCommand({ Bucket: 'jobs' }));
   s3.destroy();
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-job-'));
-  keel = await createKeelWorker(testWorkerConfig(home, services.temporal, name));
-  running = keel.run();
-  client = await connectClient({ connectionOptions: { address: services.temporal.address } });
 });
-
-afterAll(async () => {
-  keel?.shutdown();
-  await running;
-  await keel?.close();
-  await client?.connection.close();
-  vi.unstubAllEnvs();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+const { name } = worker;
 
 const spec = (params: object, extra: Partial<JobSpecInput> = {}): JobSpecInput => ({
   command: [process.execPath, trainer],
@@ -56,7 +31,7 @@ const spec = (params: object, extra: Partial<JobSpecInput> = {}): JobSpecInput =
 });
 
 const start = (workflowId: string, input: JobSpecInput) =>
-  client.workflow.start(trainingJob, { taskQueue: name, workflowId, args: [input] });
+  worker.client.workflow.start(trainingJob, { taskQueue: name, workflowId, args: [input] });
 
 async function waitFor(check: () => Promise<boolean>, what: string) {
   for (let i = 0; i < 600; i++) {
@@ -73,7 +48,7 @@ describe('trainingJob', () => {
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'completed', attempts: 1, step: 50, committedCheckpoints: 5 });
 
-    const rows = await listCheckpoints(keel.db, jobId);
+    const rows = await listCheckpoints(worker.keel.db, jobId);
     // Retention kept the newest 3; the first two were collected (objects deleted, rows gc).
     expect(rows.map((r) => [r.step, r.status])).toEqual([
       [10, 'gc'],
@@ -95,7 +70,7 @@ describe('trainingJob', () => {
       }
     }
     expect(objects.sort()).toEqual(expected.sort());
-    expect(await getJob(keel.db, jobId)).toMatchObject({ status: 'completed', finalMetrics: { loss: 1 / 51 } });
+    expect(await getJob(worker.keel.db, jobId)).toMatchObject({ status: 'completed', finalMetrics: { loss: 1 / 51 } });
     const progress = await handle.query(progressQuery);
     expect(progress).toMatchObject({
       status: 'completed',
@@ -112,7 +87,7 @@ describe('trainingJob', () => {
     expect(message).toContain('failed 2 times (maxFailures 1)');
     expect(message).toContain('exit code 3');
     expect(message).toContain('boom at step 1');
-    expect(await getJob(keel.db, jobId)).toMatchObject({ status: 'failed' });
+    expect(await getJob(worker.keel.db, jobId)).toMatchObject({ status: 'failed' });
   });
 
   test('a crash mid-run resumes from the newest committed checkpoint and ends in the same state', async () => {
@@ -132,12 +107,12 @@ describe('trainingJob', () => {
     await handle.signal(stopSignal);
     expect(await handle.result()).toMatchObject({ status: 'stopped' });
     // The final checkpoint, at the step where the trainer stopped, is committed.
-    const rows = await listCheckpoints(keel.db, jobId);
+    const rows = await listCheckpoints(worker.keel.db, jobId);
     const last = rows[rows.length - 1];
     expect(rows.every((r) => r.status === 'committed')).toBe(true);
     expect(last?.step).toBeGreaterThan(20);
     expect(last?.step).not.toBe(1000 * rows.length);
-    expect(await getJob(keel.db, jobId)).toMatchObject({ status: 'stopped' });
+    expect(await getJob(worker.keel.db, jobId)).toMatchObject({ status: 'stopped' });
   });
 
   test('cancel (temporal workflow cancel): final checkpoint committed, job recorded as cancelled', async () => {
@@ -146,10 +121,10 @@ describe('trainingJob', () => {
     await waitFor(async () => ((await handle.query(progressQuery)).step ?? 0) > 20, 'training to start');
     await handle.cancel();
     await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
-    const rows = await listCheckpoints(keel.db, jobId);
+    const rows = await listCheckpoints(worker.keel.db, jobId);
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.status === 'committed')).toBe(true);
-    expect(await getJob(keel.db, jobId)).toMatchObject({ status: 'cancelled' });
+    expect(await getJob(worker.keel.db, jobId)).toMatchObject({ status: 'cancelled' });
     expect((await handle.describe()).status.name).toBe('CANCELLED');
   });
 
@@ -186,7 +161,7 @@ describe('trainingJob', () => {
         committedCheckpoints: kept.length,
         bestStep: 20,
       });
-      const rows = await listCheckpoints(keel.db, jobId);
+      const rows = await listCheckpoints(worker.keel.db, jobId);
       expect(rows.filter((r) => r.status === 'committed').map((r) => r.step)).toEqual([...kept]);
       const failed = rows.filter((r) => r.status === 'failed');
       expect(failed.map((r) => r.step)).toEqual([...skipped]);

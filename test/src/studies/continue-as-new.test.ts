@@ -1,43 +1,18 @@
-// A long study continues as new before its history grows large: 300 quick trials, with a low
-// history threshold so the study hands over to a fresh run several times while trials are
-// running. Every trial must be accounted for, exactly once, across the runs.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { connectClient } from '@keel/client';
 import { getStudy, listTrials, openDatabase } from '@keel/db';
-import { createKeelWorker, type KeelWorker } from '@keel/workers';
 import { hpoStudy, studyProgressQuery } from '@keel/workflows';
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, expect, inject, test } from 'vitest';
-import { testWorkerConfig } from '../harness/workers.ts';
+import { expect, inject, test } from 'vitest';
+import { useInProcessWorker } from '../harness/in-process-worker.ts';
 
 const services = inject('services');
 const trainer = path.resolve('test/src/studies/fixtures/objective_trainer.py');
-const name = `study-can-${process.pid}`;
-let home: string;
-let keel: KeelWorker;
-let client: Client;
-let running: Promise<void>;
 
-beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-study-can-'));
-  keel = await createKeelWorker(testWorkerConfig(home, services.temporal, name));
-  running = keel.run();
-  client = await connectClient({ connectionOptions: { address: services.temporal.address } });
-});
-
-afterAll(async () => {
-  keel?.shutdown();
-  await running;
-  await keel?.close();
-  await client?.connection.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+const worker = useInProcessWorker('study-can', services.temporal);
+const { name } = worker;
 
 test('300 quick trials: the study continues as new several times and accounts for every trial once', async () => {
   const nTrials = 300;
-  const handle = await client.workflow.start(hpoStudy, {
+  const handle = await worker.client.workflow.start(hpoStudy, {
     taskQueue: name,
     workflowId: `can-${Date.now()}`,
     args: [
@@ -66,11 +41,11 @@ test('300 quick trials: the study continues as new several times and accounts fo
   const progress = await handle.query(studyProgressQuery);
   expect(progress.runs).toBeGreaterThan(3);
   // The first run's history: it ended by continuing as new, well below Temporal's limits.
-  const firstRun = client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+  const firstRun = worker.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
   expect((await firstRun.describe()).status.name).toBe('CONTINUED_AS_NEW');
   expect((await firstRun.fetchHistory()).events?.length).toBeLessThan(1500);
 
-  const db = await openDatabase({ url: `file:${path.join(home, 'keel.db')}` });
+  const db = await openDatabase({ url: `file:${path.join(worker.home, 'keel.db')}` });
   try {
     const trials = await listTrials(db, handle.workflowId);
     expect(trials.map((t) => t.number)).toEqual([...Array(nTrials).keys()]);

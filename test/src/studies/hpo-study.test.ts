@@ -2,11 +2,8 @@
 // child trainingJobs running a real Python trainer (test/src/studies/fixtures/objective_trainer.py)
 // through the Python SDK, SQLite for records.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { connectClient } from '@keel/client';
 import { getStudy, intermediateValues, listJobs, listTrials, openDatabase } from '@keel/db';
-import { createKeelWorker, type KeelWorker } from '@keel/workers';
 import {
   hpoStudy,
   type StudySpecInput,
@@ -14,32 +11,15 @@ import {
   stopStudySignal,
   studyProgressQuery,
 } from '@keel/workflows';
-import { type Client, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
-import { testWorkerConfig } from '../harness/workers.ts';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { describe, expect, inject, test, vi } from 'vitest';
+import { useInProcessWorker } from '../harness/in-process-worker.ts';
 
 const services = inject('services');
 const trainer = path.resolve('test/src/studies/fixtures/objective_trainer.py');
-const name = `study-${process.pid}`;
-let home: string;
-let keel: KeelWorker;
-let client: Client;
-let running: Promise<void>;
 
-beforeAll(async () => {
-  home = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-study-'));
-  keel = await createKeelWorker(testWorkerConfig(home, services.temporal, name));
-  running = keel.run();
-  client = await connectClient({ connectionOptions: { address: services.temporal.address } });
-});
-
-afterAll(async () => {
-  keel?.shutdown();
-  await running;
-  await keel?.close();
-  await client?.connection.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+const worker = useInProcessWorker('study', services.temporal);
+const { name } = worker;
 
 interface Run {
   x: number;
@@ -101,10 +81,10 @@ function studySpec(logFile: string, extra: Partial<StudySpecInput> = {}, params:
 }
 
 const startStudy = (id: string, spec: StudySpecInput) =>
-  client.workflow.start(hpoStudy, { taskQueue: name, workflowId: `${id}-${Date.now()}`, args: [spec] });
+  worker.client.workflow.start(hpoStudy, { taskQueue: name, workflowId: `${id}-${Date.now()}`, args: [spec] });
 
 async function records(studyId: string) {
-  const db = await openDatabase({ url: `file:${path.join(home, 'keel.db')}` });
+  const db = await openDatabase({ url: `file:${path.join(worker.home, 'keel.db')}` });
   try {
     return {
       study: await getStudy(db, studyId),
@@ -119,7 +99,7 @@ async function records(studyId: string) {
 
 describe('hpoStudy', () => {
   test('runs every trial, never more than maxConcurrency at once; the same seed gives the same params', async () => {
-    const logA = path.join(home, 'a.jsonl');
+    const logA = path.join(worker.home, 'a.jsonl');
     const a = await startStudy('conc-a', studySpec(logA));
     const result = await a.result();
     expect(result.status).toBe('completed');
@@ -141,14 +121,14 @@ describe('hpoStudy', () => {
     expect(study?.status).toBe('completed');
 
     // Same seed, same sampler: the same params in the same order.
-    const b = await startStudy('conc-b', studySpec(path.join(home, 'b.jsonl')));
+    const b = await startStudy('conc-b', studySpec(path.join(worker.home, 'b.jsonl')));
     await b.result();
     const paramsOf = async (id: string) => (await records(id)).trials.map((t) => t.params);
     expect(await paramsOf(b.workflowId)).toEqual(await paramsOf(a.workflowId));
   });
 
   test('ASHA stops weak trials early; they end pruned with their checkpoints, not failed', async () => {
-    const log = path.join(home, 'asha.jsonl');
+    const log = path.join(worker.home, 'asha.jsonl');
     const handle = await startStudy(
       'asha',
       studySpec(
@@ -181,7 +161,7 @@ describe('hpoStudy', () => {
   });
 
   test('a failing trial is retried, then counted failed; the study goes on and completes', async () => {
-    const log = path.join(home, 'fail.jsonl');
+    const log = path.join(worker.home, 'fail.jsonl');
     const handle = await startStudy(
       'isolate',
       studySpec(log, {
@@ -231,7 +211,7 @@ describe('hpoStudy', () => {
     const handle = await startStudy(
       'breaker',
       studySpec(
-        path.join(home, 'breaker.jsonl'),
+        path.join(worker.home, 'breaker.jsonl'),
         {
           nTrials: 20,
           maxConcurrency: 4,
@@ -253,7 +233,7 @@ describe('hpoStudy', () => {
   });
 
   test('setConcurrency is validated; stop ends running trials gracefully and the study as stopped', async () => {
-    const log = path.join(home, 'stop.jsonl');
+    const log = path.join(worker.home, 'stop.jsonl');
     const handle = await startStudy('stop', studySpec(log, { nTrials: 10, maxConcurrency: 2 }, { steps: 400 }));
     await expect(handle.executeUpdate(setConcurrencyUpdate, { args: [{ maxConcurrency: 0 }] })).rejects.toThrow(
       WorkflowUpdateFailedError,
