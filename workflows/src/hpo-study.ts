@@ -22,7 +22,7 @@ import {
   defineUpdate,
   getExternalWorkflowHandle,
   ParentClosePolicy,
-  proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -115,7 +115,9 @@ export const setConcurrencyUpdate = defineUpdate<StudyProgress, [{ maxConcurrenc
 const trialReportSignal = defineSignal<[TrialReport]>(trialReportSignalName);
 const trialEndedSignal = defineSignal<[TrialEnded]>(trialEndedSignalName);
 
-const record = proxyActivities<KeelActivities>({
+// Local activities: a row is a few milliseconds of work, and a study at high concurrency writes
+// several a second; a task-queue round trip (and three history events) each would hold it back.
+const record = proxyLocalActivities<KeelActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
@@ -259,7 +261,10 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
     }
     if (!state.stop && !state.paused && running() < state.maxConcurrency && hasWork()) {
       const wait = launchWait(spec, state);
-      if (wait === 0) await launch(spec, state, byNumber, studyId, sampler);
+      // Every free slot at once (one at a time under a launch interval): at high concurrency
+      // trials end several per second, and one launch per loop would fall behind.
+      const slots = spec.launchIntervalSeconds > 0 ? 1 : state.maxConcurrency - running();
+      if (wait === 0) await launch(slots, spec, state, byNumber, studyId, sampler);
       else await condition(() => wake, wait);
       continue;
     }
@@ -314,14 +319,36 @@ function views(state: StudyCarry): TrialView[] {
   return state.trials.map(view);
 }
 
-/** Samples (or takes a retry), records the trial, starts its job. */
+/**
+ * Picks up to `slots` trials (retries first, then new samples, one after the other so each
+ * sample sees the ones before it as running), then records them and starts their jobs, all at once.
+ */
 async function launch(
+  slots: number,
   spec: StudySpec,
   state: StudyCarry,
   byNumber: Map<number, TrialRecord>,
   studyId: string,
   sampler: ReturnType<typeof createSampler>,
 ): Promise<void> {
+  const picked: TrialRecord[] = [];
+  for (let i = 0; i < slots; i++) {
+    const trial = nextTrial(spec, state, byNumber, studyId, sampler);
+    if (!trial) break;
+    picked.push(trial);
+  }
+  await Promise.all(picked.map((trial) => startTrial(spec, trial, studyId)));
+}
+
+/** A retry or a new sample, marked running; null when there is nothing left to run. */
+function nextTrial(
+  spec: StudySpec,
+  state: StudyCarry,
+  byNumber: Map<number, TrialRecord>,
+  studyId: string,
+  sampler: ReturnType<typeof createSampler>,
+): TrialRecord | null {
+  if (state.trials.length >= spec.nTrials && !state.trials.some((t) => t.state === 'pending')) return null;
   let trial = state.trials.find((t) => t.state === 'pending');
   if (!trial) {
     const number = state.trials.length;
@@ -334,7 +361,7 @@ async function launch(
     });
     if (params === null) {
       state.samplerExhausted = true; // a grid with every point tried
-      return;
+      return null;
     }
     trial = {
       number,
@@ -358,7 +385,12 @@ async function launch(
   trial.intermediate = [];
   trial.startedAtMs = Date.now();
   state.lastLaunchAtMs = trial.startedAtMs;
-  await record.startTrial({
+  return trial;
+}
+
+/** Records the trial's run and starts its job (side by side: neither needs the other). */
+async function startTrial(spec: StudySpec, trial: TrialRecord, studyId: string): Promise<void> {
+  const recorded = record.startTrial({
     studyId,
     number: trial.number,
     params: trial.params as never,
@@ -366,7 +398,7 @@ async function launch(
     run: trial.runs,
   });
   const template = spec.trial;
-  await startChild(trainingJob, {
+  const started = startChild(trainingJob, {
     workflowId: trial.jobId,
     args: [
       {
@@ -382,6 +414,7 @@ async function launch(
     parentClosePolicy: ParentClosePolicy.ABANDON,
     typedSearchAttributes: [{ key: KeelStudy, value: studyId }] as never,
   });
+  await Promise.all([recorded, started]);
 }
 
 /** Applies the trials' ends: states, values, retries, the breaker. */
@@ -392,6 +425,7 @@ async function settleEnded(
   spec: StudySpec,
   studyId: string,
 ): Promise<void> {
+  const writes: Promise<void>[] = [];
   for (const end of ends) {
     const trial = byNumber.get(end.trialNumber);
     if (!trial || trial.jobId !== end.jobId || trial.state !== 'running') continue; // a stale run
@@ -427,11 +461,11 @@ async function settleEnded(
     trial.value = next.value;
     if (next.state === 'failed' && !reportedNoObjective && trial.runs <= spec.failures.retriesPerTrial && !state.stop) {
       trial.state = 'pending'; // runs again with the same params
-      await record.endTrial({ studyId, number: trial.number, state: 'failed', value: null, error: next.error });
+      writes.push(record.endTrial({ studyId, number: trial.number, state: 'failed', value: null, error: next.error }));
       continue;
     }
     trial.state = next.state;
-    await record.endTrial({ studyId, number: trial.number, ...next });
+    writes.push(record.endTrial({ studyId, number: trial.number, ...next }));
     if (next.state === 'failed') {
       state.consecutiveFailures += 1;
       const failed = state.trials.filter((t) => t.state === 'failed').length;
@@ -448,6 +482,7 @@ async function settleEnded(
       state.consecutiveFailures = 0;
     }
   }
+  await Promise.all(writes);
   if (ends.length === 0) return;
   const best = bestTrial(state, spec.objective.direction);
   const done = state.trials.filter((t) => isEnded(t.state)).length;

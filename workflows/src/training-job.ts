@@ -25,6 +25,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -82,6 +83,13 @@ const control = proxyActivities<KeelActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
+// The job's own row, at its start and end: database-only work, run inside the workflow's task
+// (no task-queue round trip), which matters for a study's many short trials.
+const jobRecord = proxyLocalActivities<KeelActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
 export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
   const spec = validate(input);
   const jobId = workflowInfo().workflowId;
@@ -120,7 +128,7 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     attemptScope.cancel();
   });
 
-  const { storageUri } = await control.startJob({
+  const { storageUri } = await jobRecord.startJob({
     jobId,
     spec: spec as never,
     storage: spec.storage,
@@ -146,7 +154,7 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     progress.status = final.status;
     render(progress);
     upsertSearchAttributes([{ key: KeelStatus, value: final.status }]);
-    await control.finishJob({ jobId, status: final.status, error: final.error, finalMetrics: final.finalMetrics });
+    await jobRecord.finishJob({ jobId, status: final.status, error: final.error, finalMetrics: final.finalMetrics });
     if (spec.trial)
       await reportEnd(spec.trial.studyId, {
         trialNumber: spec.trial.trialNumber,
