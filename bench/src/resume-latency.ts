@@ -157,8 +157,9 @@ console.log(
 if (results.some((r) => r.workflowTaskTimeouts.includes('SCHEDULE_TO_START'))) {
   console.log(
     "\nSCHEDULE_TO_START: the first workflow task after the kill went to the dead worker's sticky queue and waited\n" +
-      "there out its schedule-to-start timeout (the Temporal SDK's stickyQueueScheduleToStartTimeout, 10 s by\n" +
-      'default) before going to the queue the new worker polls; "workflow task" is the one that scheduled the new attempt.',
+      "there out its schedule-to-start timeout (stickyQueueScheduleToStartTimeout: 3 s in keel's workers, 10 s\n" +
+      'by the SDK\'s default) before going to the queue the new worker polls; "workflow task" is the one that\n' +
+      'scheduled the new attempt.',
   );
 }
 for (const r of results.filter((r) => r.retriedActivities.length > 0)) {

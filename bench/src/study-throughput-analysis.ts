@@ -54,11 +54,13 @@ export function percentile(values: number[], p: number): number {
 }
 
 /**
- * Slot idle time between trials: trainer starts in order; the first `concurrency` fill the slots,
- * and each later one takes over the slot of the most recent trainer end before it that no
- * earlier start has taken (so two trials ending together free two slots, and each gap is counted
- * once). The gap is that start minus that end. A start with no free end before it (the limit was
- * exceeded) is measured from the latest end before it.
+ * Slot idle time between trials. Trainer starts in order: the first `concurrency` fill the slots;
+ * each later one takes over the slot of the oldest trainer end before it that no earlier start
+ * has taken (first freed, first refilled: the study launches in the order it hears of the ends),
+ * and the gap between them is that slot's idle time. Each end is taken once, so two trials ending
+ * together free two slots. (Taking the most recent free end instead would leave an early end
+ * untaken behind later ones and count it, seconds later, as one huge gap.) A start with no free end
+ * before it (the limit was exceeded) is measured from the latest end before it.
  */
 export function slotGaps(runs: TrainerRun[], concurrency: number): number[] {
   const events = [
@@ -77,10 +79,25 @@ export function slotGaps(runs: TrainerRun[], concurrency: number): number[] {
     }
     starts += 1;
     if (starts <= concurrency) continue;
-    const end = free.pop() ?? latestEnd;
+    const end = free.shift() ?? latestEnd;
     if (end !== null) gaps.push(e.at - end);
   }
   return gaps;
+}
+
+/** The simpler measure: each start after the first `concurrency` minus the latest end before it
+ *  (a lower bound: a slot freed earlier that waited longer is not seen). */
+export function gapsToLatestEnd(runs: TrainerRun[], concurrency: number): number[] {
+  const ends = runs.map((r) => r.end).sort((a, b) => a - b);
+  return runs
+    .map((r) => r.start)
+    .sort((a, b) => a - b)
+    .slice(concurrency)
+    .map((start) => {
+      const before = ends.filter((e) => e <= start);
+      return before.length > 0 ? start - (before[before.length - 1] as number) : Number.NaN;
+    })
+    .filter((g) => !Number.isNaN(g));
 }
 
 /** The most trainers that ran at once. */
@@ -119,8 +136,23 @@ function decodeFirst(payloads: { data?: Uint8Array | null }[] | null | undefined
   }
 }
 
+// temporal.api.enums.v1.WorkflowTaskFailedCause, the ones a worker meets (the enum is not a
+// dependency of bench).
+const taskFailedCauses: Record<number, string> = {
+  1: 'UNHANDLED_COMMAND',
+  13: 'RESET_STICKY_TASK_QUEUE',
+  14: 'WORKFLOW_WORKER_UNHANDLED_FAILURE',
+  19: 'BAD_SIGNAL_INPUT_SIZE',
+  24: 'NON_DETERMINISTIC_ERROR',
+  26: 'PENDING_CHILD_WORKFLOWS_LIMIT_EXCEEDED',
+  28: 'PENDING_SIGNALS_LIMIT_EXCEEDED',
+  36: 'GRPC_MESSAGE_TOO_LARGE',
+};
+
 export interface ActivityTimes {
   name: string;
+  /** The activity's first argument. */
+  arg: unknown;
   scheduled: number;
   started: number | null;
   completed: number | null;
@@ -140,10 +172,16 @@ export interface HistoryTimes {
   workflowTasks: WorkflowTaskTimes[];
   /** startChild commands: child workflow id -> when the command was recorded. */
   childrenInitiated: Map<string, number>;
+  /** Children the server started: child workflow id -> when the parent's history heard of it. */
+  childrenStarted: Map<string, number>;
   /** Signals received: name, when, the first argument. */
   signals: { name: string; at: number; arg: unknown }[];
   /** Signals sent to other workflows: name, when the command was recorded. */
   signalsSent: { name: string; at: number }[];
+  /** Local activities (markers): name -> how many. */
+  localActivities: Record<string, number>;
+  /** Failed workflow tasks: when, and the cause Temporal gives. */
+  workflowTaskFailures: { at: number; cause: string }[];
 }
 
 export function historyTimes(history: History): HistoryTimes {
@@ -153,8 +191,11 @@ export function historyTimes(history: History): HistoryTimes {
     activities: [],
     workflowTasks: [],
     childrenInitiated: new Map(),
+    childrenStarted: new Map(),
     signals: [],
     signalsSent: [],
+    localActivities: {},
+    workflowTaskFailures: [],
   };
   const activities = new Map<string, ActivityTimes>();
   const tasks = new Map<string, WorkflowTaskTimes>();
@@ -173,6 +214,7 @@ export function historyTimes(history: History): HistoryTimes {
     if (scheduled) {
       const a: ActivityTimes = {
         name: scheduled.activityType?.name ?? '?',
+        arg: decodeFirst(scheduled.input?.payloads),
         scheduled: at,
         started: null,
         completed: null,
@@ -204,6 +246,11 @@ export function historyTimes(history: History): HistoryTimes {
       const t = tasks.get(String(tStarted.scheduledEventId));
       if (t) t.started = at;
     }
+    const tFailed = event.workflowTaskFailedEventAttributes;
+    if (tFailed) {
+      const cause = String(tFailed.cause ?? '?');
+      out.workflowTaskFailures.push({ at, cause: taskFailedCauses[Number(cause)] ?? cause });
+    }
     const tDone = event.workflowTaskCompletedEventAttributes;
     if (tDone) {
       const t = tasks.get(String(tDone.scheduledEventId));
@@ -211,62 +258,75 @@ export function historyTimes(history: History): HistoryTimes {
     }
     const child = event.startChildWorkflowExecutionInitiatedEventAttributes;
     if (child?.workflowId) out.childrenInitiated.set(child.workflowId, at);
+    const childStarted = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+    if (childStarted) out.childrenStarted.set(childStarted, at);
     const signaled = event.workflowExecutionSignaledEventAttributes;
     if (signaled)
       out.signals.push({ name: signaled.signalName ?? '?', at, arg: decodeFirst(signaled.input?.payloads) });
+    const marker = event.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_local_activity') {
+      const data = decodeFirst(marker.details?.data?.payloads) as { activity_type?: string } | undefined;
+      const type = data?.activity_type ?? '?';
+      out.localActivities[type] = (out.localActivities[type] ?? 0) + 1;
+    }
     const sent = event.signalExternalWorkflowExecutionInitiatedEventAttributes;
     if (sent) out.signalsSent.push({ name: sent.signalName ?? '?', at });
   }
   return out;
 }
 
-/** The segments of one slot handover, in ms, in causal order (trial A ends, trial B starts). */
-export const segmentNames = [
-  'trainerExit',
-  'jobWrapUp',
-  'signalDelivery',
-  'studyLaunch',
-  'childStart',
-  'jobStart',
-  'runTrainerPickUp',
-  'trainerLaunch',
+/** The milestones of one slot handover, in causal order: trial A's trainer ends, the study hears
+ *  of it and launches trial B into the freed slot, B's trainer starts. Those marked optional are
+ *  activities that keel may run as local activities (inside a workflow task, no event of their
+ *  own); when one is absent, the next segment takes its time. */
+export const milestones = [
+  { name: 'trainerEnd', optional: false, label: "A's trainer ends (its last line)" },
+  { name: 'runTrainerDone', optional: false, label: "→ A's runTrainer completed (exit, socket close, last report)" },
+  { name: 'finishJobScheduled', optional: true, label: "→ A's finishJob scheduled (A's workflow task)" },
+  { name: 'finishJobDone', optional: true, label: "→ A's finishJob completed (activity)" },
+  { name: 'endSignalSent', optional: false, label: "→ A's trialEnded signal sent (A's workflow task)" },
+  { name: 'studySignaled', optional: false, label: "→ in the study's history" },
+  { name: 'studyTaskStarted', optional: false, label: '→ the next study workflow task started' },
+  { name: 'endTrialScheduled', optional: true, label: "→ A's endTrial scheduled" },
+  { name: 'endTrialDone', optional: true, label: "→ A's endTrial completed (activity)" },
+  { name: 'startTrialScheduled', optional: true, label: "→ B's startTrial scheduled (launches, ends ahead of B)" },
+  { name: 'startTrialDone', optional: true, label: "→ B's startTrial completed (activity)" },
+  { name: 'startChild', optional: false, label: "→ B's startChild recorded (study workflow task completed)" },
+  { name: 'childStarted', optional: false, label: "→ B's workflow started" },
+  { name: 'childTaskStarted', optional: false, label: "→ B's first workflow task started" },
+  { name: 'startJobScheduled', optional: true, label: "→ B's startJob scheduled" },
+  { name: 'startJobDone', optional: true, label: "→ B's startJob completed (activity)" },
+  { name: 'runTrainerScheduled', optional: false, label: "→ B's runTrainer scheduled (B's workflow task)" },
+  { name: 'runTrainerStarted', optional: false, label: "→ B's runTrainer picked up by the worker" },
+  { name: 'trainerStart', optional: false, label: "→ B's trainer's first line (spawn, Python start-up)" },
 ] as const;
-export type SegmentName = (typeof segmentNames)[number];
-
-export const segmentLabels: Record<SegmentName, string> = {
-  trainerExit: "A's trainer end → A's runTrainer completed",
-  jobWrapUp: "→ A's trialEnded signal sent (workflow tasks, finishJob)",
-  signalDelivery: '→ the study has the signal',
-  studyLaunch: "→ B's startChild recorded (workflow tasks, endTrial, startTrial)",
-  childStart: "→ B's workflow started",
-  jobStart: "→ B's runTrainer scheduled (workflow task, startJob)",
-  runTrainerPickUp: "→ B's runTrainer picked up by the worker",
-  trainerLaunch: "→ B's trainer script's first line (spawn, Python start-up)",
-};
+export type MilestoneName = (typeof milestones)[number]['name'];
+/** Segments are named by the milestone they end at (every milestone but the first). */
+export const segmentNames = milestones.slice(1).map((m) => m.name) as MilestoneName[];
+export const segmentLabels = Object.fromEntries(milestones.map((m) => [m.name, m.label])) as Record<
+  MilestoneName,
+  string
+>;
 
 export interface Handover {
   from: string;
   to: string;
-  segments: Record<SegmentName, number>;
+  /** ms since the previous milestone that was seen; NaN where the milestone was not (a local activity). */
+  segments: Partial<Record<MilestoneName, number>>;
+  /** B's trainer start minus A's trainer end. */
   total: number;
-  /** Activity durations inside the segments (scheduled → completed). */
-  finishJob: number | null;
-  endTrial: number | null;
-  startTrial: number | null;
-  startJob: number | null;
-  /** Study workflow tasks between the end signal and B's launch. */
+  /** Study workflow tasks between A's end signal and B's launch. */
   studyWorkflowTasks: number;
 }
 
-const activityIn = (h: HistoryTimes, name: string, from: number, to: number) =>
-  h.activities.filter((a) => a.name === name && a.scheduled >= from && a.scheduled <= to && a.completed !== null);
-
-const activityDuration = (list: ActivityTimes[]) =>
-  list.length === 0 ? null : list.reduce((sum, a) => sum + ((a.completed as number) - a.scheduled), 0);
+const arg = (a: ActivityTimes) => (a.arg ?? {}) as { number?: number; jobId?: string };
+const firstTaskStartedAfter = (h: HistoryTimes, at: number) =>
+  h.workflowTasks.find((t) => t.started !== null && t.started >= at)?.started ?? undefined;
 
 /**
- * Each launch after the first `concurrency` is caused by a trial's end: launch number c + k by the
- * k-th end the study received. For each, the chain from A's trainer end to B's trainer start.
+ * Each launch after the first `concurrency` is caused by a trial's end: launch c + k by the k-th
+ * end the study received. For each, the chain from A's trainer end to B's trainer start, split at
+ * the events of A's, the study's and B's histories (activities matched by their arguments).
  */
 export function handovers(
   concurrency: number,
@@ -281,7 +341,8 @@ export function handovers(
   for (let k = 0; k + concurrency < launches.length && k < ends.length; k++) {
     const end = ends[k] as (typeof ends)[number];
     const [toJob, launchedAt] = launches[k + concurrency] as [string, number];
-    const fromJob = (end.arg as { jobId?: string } | undefined)?.jobId;
+    const ended = end.arg as { jobId?: string; trialNumber?: number } | undefined;
+    const fromJob = ended?.jobId;
     if (!fromJob) continue;
     const a = jobs.get(fromJob);
     const b = jobs.get(toJob);
@@ -289,36 +350,112 @@ export function handovers(
     const runB = runs.get(toJob);
     if (!a || !b || !runA || !runB) continue;
     const aTrainer = a.activities.find((x) => x.name === 'runTrainer');
+    const aFinish = a.activities.find((x) => x.name === 'finishJob');
+    const endTrial = study.activities.find(
+      (x) => x.name === 'endTrial' && arg(x).number === ended.trialNumber && x.scheduled >= end.at,
+    );
+    const startTrial = study.activities.find((x) => x.name === 'startTrial' && arg(x).jobId === toJob);
+    const bStartJob = b.activities.find((x) => x.name === 'startJob');
     const bTrainer = b.activities.find((x) => x.name === 'runTrainer');
-    const aSignal = a.signalsSent.find((s) => s.name === trialEndedSignal);
-    if (!aTrainer?.completed || !bTrainer?.started || !aSignal) continue;
-    const points = [
-      runA.end,
-      aTrainer.completed,
-      aSignal.at,
-      end.at,
-      launchedAt,
-      b.started,
-      bTrainer.scheduled,
-      bTrainer.started,
-      runB.start,
-    ];
-    const segments = Object.fromEntries(
-      segmentNames.map((name, i) => [name, (points[i + 1] as number) - (points[i] as number)]),
-    ) as Record<SegmentName, number>;
+    const at: Record<MilestoneName, number | null | undefined> = {
+      trainerEnd: runA.end,
+      runTrainerDone: aTrainer?.completed,
+      finishJobScheduled: aFinish?.scheduled,
+      finishJobDone: aFinish?.completed,
+      endSignalSent: a.signalsSent.find((x) => x.name === trialEndedSignal)?.at,
+      studySignaled: end.at,
+      studyTaskStarted: firstTaskStartedAfter(study, end.at),
+      endTrialScheduled: endTrial?.scheduled,
+      endTrialDone: endTrial?.completed,
+      startTrialScheduled: startTrial?.scheduled,
+      startTrialDone: startTrial?.completed,
+      startChild: launchedAt,
+      childStarted: b.started,
+      childTaskStarted: firstTaskStartedAfter(b, b.started),
+      startJobScheduled: bStartJob?.scheduled,
+      startJobDone: bStartJob?.completed,
+      runTrainerScheduled: bTrainer?.scheduled,
+      runTrainerStarted: bTrainer?.started,
+      trainerStart: runB.start,
+    };
+    const seen = (v: number | null | undefined): v is number => typeof v === 'number' && !Number.isNaN(v);
+    if (milestones.some((m) => !m.optional && !seen(at[m.name]))) continue;
+    const segments: Partial<Record<MilestoneName, number>> = {};
+    let previous = runA.end;
+    for (const m of milestones.slice(1)) {
+      const value = at[m.name];
+      if (!seen(value)) {
+        segments[m.name] = Number.NaN;
+        continue;
+      }
+      segments[m.name] = value - previous;
+      previous = value;
+    }
     out.push({
       from: fromJob,
       to: toJob,
       segments,
       total: runB.start - runA.end,
-      finishJob: activityDuration(activityIn(a, 'finishJob', aTrainer.completed, aSignal.at)),
-      endTrial: activityDuration(activityIn(study, 'endTrial', end.at, launchedAt)),
-      startTrial: activityDuration(activityIn(study, 'startTrial', end.at, launchedAt)),
-      startJob: activityDuration(activityIn(b, 'startJob', b.started, bTrainer.scheduled)),
       studyWorkflowTasks: study.workflowTasks.filter((t) => t.scheduled >= end.at && t.scheduled <= launchedAt).length,
     });
   }
   return out;
+}
+
+/** The study's launch burst at its start (its first `concurrency` launches, with nothing else to
+ *  do): the interval between consecutive launches and, where startTrial is a regular activity,
+ *  its parts. */
+export const burstSegmentNames = [
+  'childStartedHeard',
+  'studyTaskToStartTrial',
+  'startTrial',
+  'studyTaskToStartChild',
+] as const;
+export type BurstSegmentName = (typeof burstSegmentNames)[number];
+export const burstSegmentLabels: Record<BurstSegmentName, string> = {
+  childStartedHeard: "startChild recorded → child started, in the study's history",
+  studyTaskToStartTrial: "→ the next trial's startTrial scheduled (study workflow task)",
+  startTrial: '→ startTrial completed (activity)',
+  studyTaskToStartChild: '→ its startChild recorded (study workflow task)',
+};
+
+export function launchBurst(
+  concurrency: number,
+  study: HistoryTimes,
+): { intervals: number[]; segments: Record<BurstSegmentName, number[]> } {
+  const launches = [...study.childrenInitiated.entries()].sort((a, b) => a[1] - b[1]).slice(0, concurrency);
+  const segments = Object.fromEntries(burstSegmentNames.map((n) => [n, [] as number[]])) as Record<
+    BurstSegmentName,
+    number[]
+  >;
+  const intervals: number[] = [];
+  for (let i = 1; i < launches.length; i++) {
+    const [prevJob, prevAt] = launches[i - 1] as [string, number];
+    const [job, at] = launches[i] as [string, number];
+    intervals.push(at - prevAt);
+    const heard = study.childrenStarted.get(prevJob);
+    const startTrial = study.activities.find((x) => x.name === 'startTrial' && arg(x).jobId === job);
+    if (heard === undefined || !startTrial?.completed || startTrial.scheduled < heard) continue;
+    segments.childStartedHeard.push(heard - prevAt);
+    segments.studyTaskToStartTrial.push(startTrial.scheduled - heard);
+    segments.startTrial.push(startTrial.completed - startTrial.scheduled);
+    segments.studyTaskToStartChild.push(at - startTrial.completed);
+  }
+  return { intervals, segments };
+}
+
+/** How busy the study's own workflow was: its workflow tasks and the signals that caused them. */
+export function studyLoad(study: HistoryTimes) {
+  const duration = (study.closed ?? Number.NaN) - study.started;
+  const busy = study.workflowTasks.reduce((sum, t) => sum + (t.completed !== null ? t.completed - t.scheduled : 0), 0);
+  const signals: Record<string, number> = {};
+  for (const s of study.signals) signals[s.name] = (signals[s.name] ?? 0) + 1;
+  return {
+    workflowTasks: study.workflowTasks.length,
+    signals,
+    /** Share of the study's life with a workflow task scheduled or running (they run one at a time). */
+    busyFraction: duration > 0 ? busy / duration : Number.NaN,
+  };
 }
 
 /** Workflow task latencies over histories: scheduled → started (queue) and started → completed (worker). */

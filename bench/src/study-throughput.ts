@@ -6,16 +6,22 @@
 //   seconds; efficiency = ideal / makespan (goal >= 0.9 at 16); per-trial overhead =
 //   (makespan - ideal) / (N / c).
 // - slot idle time: the trainers log their wall-clock start and end; each start after the first c
-//   takes over the slot of the most recent not-yet-taken end before it, and the gap between them
-//   is the slot's idle time (goal p50 <= 150 ms). The interpreter's start-up before the trainer's
-//   first line is idle time.
+//   takes over the slot of the oldest not-yet-taken end before it (first freed, first refilled),
+//   and the gap between them is the slot's idle time (goal p50 <= 150 ms). The interpreter's
+//   start-up before the trainer's first line is idle time. The JSON also has the simpler lower
+//   bound, each start minus the latest end before it.
 // - where a handover's time goes: launch c + k is caused by the k-th trial end the study received;
 //   its chain from the ending trainer's last line to the new trainer's first line is split at the
-//   events of the two jobs' and the study's histories.
+//   events of the two jobs' and the study's histories (regular activities get milestones of their
+//   own; local activities are inside the workflow task that ran them). Also: the study's launch
+//   rate, workflow-task and activity latencies, and CPU per process (/proc).
 // A Temporal dev server (the test harness's), one `keel worker` process (the CLI, with the
 // Temporal SDK's default slots), SQLite and file:// storage in a temporary folder.
 // Run: npm run bench -- study-throughput
 //   --trials 64  --concurrency 1,4,8,16  --trial-seconds 2  --step-ms 200  --seed 1  --out file.json
+//   --python PATH (default: the interpreter `python3` runs, resolved, so that a shim in front of
+//   it, e.g. pyenv's shell script, is not timed as part of every trial's start-up)
+//   --temporal HOST:PORT (a running server instead of the harness's)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,7 +29,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { trialEndedSignalName } from '@keel/activities/contract';
+import { trialEndedSignalName, trialReportSignalName } from '@keel/activities/contract';
 import { connectClient } from '@keel/client';
 import { type ManagedProcess, spawnManaged, stopManaged } from '@keel/client/processes';
 import { startServices } from '@keel/test/harness';
@@ -31,16 +37,20 @@ import { hpoStudy, type StudySpecInput } from '@keel/workflows';
 import { round, table } from './report.ts';
 import {
   activityLatencies,
-  type Handover,
+  burstSegmentLabels,
+  burstSegmentNames,
+  gapsToLatestEnd,
   type HistoryTimes,
   handovers,
   historyTimes,
+  launchBurst,
   parseTrainerLog,
   peakOverlap,
   percentile,
   segmentLabels,
   segmentNames,
   slotGaps,
+  studyLoad,
   type TrainerRun,
   workflowTaskLatencies,
 } from './study-throughput-analysis.ts';
@@ -52,6 +62,8 @@ const { values: args } = parseArgs({
     'trial-seconds': { type: 'string', default: '2' },
     'step-ms': { type: 'string', default: '200' },
     seed: { type: 'string', default: '1' },
+    python: { type: 'string' },
+    temporal: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -73,8 +85,16 @@ const cli = path.join(repo, 'client/src/cli.ts');
 const trainer = path.join(import.meta.dirname, 'study_throughput_trainer.py');
 const sdkPath = path.join(repo, 'sdk/python');
 const name = `throughput-${process.pid}`;
+/** What the worker runs (read at start: the working tree may change while the benchmark runs). */
+const code = codeVersion();
 const epochMs = () => performance.timeOrigin + performance.now();
-const python = process.env.KEEL_BENCH_PYTHON ?? 'python3';
+const python = args.python ?? resolvePython();
+
+/** The interpreter `python3` starts (its sys.executable). */
+function resolvePython(): string {
+  const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  return (r.status === 0 && r.stdout.trim()) || 'python3';
+}
 
 // The interpreter's start-up, which the trainer cannot time itself (it happens before its first
 // line): `python3 -c pass`, median of 9, on an idle machine.
@@ -92,6 +112,7 @@ const pythonStartupMs = (() => {
 // ---- CPU accounting (Linux /proc) ----
 const clockTicks = 100; // USER_HZ on Linux
 function processCpuSeconds(pid: number): number | null {
+  if (!pid) return null;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -118,28 +139,53 @@ interface ConcurrencyResult {
   studyWorkflowSeconds: number;
   peakConcurrentTrainers: number;
   slotIdleMs: { n: number; p50: number; p95: number; max: number; mean: number };
+  /** The simpler lower bound: each start minus the latest end before it. */
+  slotIdleToLatestEndMs: { p50: number; p95: number };
   /** Study start (client call) -> the c-th trainer's first line: all slots filled. */
   fillSlotsSeconds: number;
   /** Study start -> the first trainer's first line. */
   firstTrainerSeconds: number;
   /** The last trainer's end -> the study's result at the client. */
   tailSeconds: number;
+  /** The last trainer's end -> the last trialEnded signal in the study's history -> the study closed. */
+  tailMs: { toLastEndSignal: number; toStudyClosed: number; lastStudyTask: number };
+  /** Failed workflow tasks (e.g. UNHANDLED_COMMAND: an event arrived while the task completed). */
+  workflowTaskFailures: { study: Record<string, number>; jobs: Record<string, number> };
   handover: {
     n: number;
     totalMs: { p50: number; p95: number };
     segmentsMs: Record<string, { p50: number; p95: number; mean: number }>;
-    activitiesMs: Record<string, { p50: number; p95: number } | null>;
     studyWorkflowTasksPerLaunch: number;
+    slowest: { from: string; to: string; totalMs: number; segmentsMs: Record<string, number> }[];
   };
+  /** The first c launches, back to back: the interval between launches and its parts. */
+  launchBurst: {
+    n: number;
+    intervalMs: { p50: number; p95: number };
+    segmentsMs: Record<string, { p50: number; p95: number }>;
+  };
+  /** Intervals between consecutive launches after the first c. */
+  launchIntervalMs: { p50: number; p95: number };
+  study: { workflowTasks: number; signals: Record<string, number>; busyFraction: number };
   workflowTasksMs: { queueP50: number; queueP95: number; workerP50: number; workerP95: number; count: number };
   activitiesMs: Record<string, { n: number; queueP50: number; queueP95: number; runP50: number; runP95: number }>;
+  /** Activities run as local activities (inside workflow tasks): name -> how many. */
+  localActivities: Record<string, number>;
   trainer: { importMsP50: number; cpuSecondsMean: number };
   cpuSeconds: { worker: number | null; temporal: number | null; trainers: number; machineBusyFraction: number };
   status: string;
   counts: Record<string, number>;
 }
 
-const services = await startServices(['temporal']);
+// --temporal ADDRESS: use a server that is already running (its search attributes registered, as
+// `keel dev` does), e.g. one started with other dynamic config; its CPU is then not measured.
+const services = args.temporal
+  ? {
+      endpoints: { temporal: { address: args.temporal, namespace: 'default' } },
+      pids: { temporal: 0 },
+      stop: async () => {},
+    }
+  : await startServices(['temporal']);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-throughput-'));
 let worker: ManagedProcess | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -264,14 +310,21 @@ async function measure(client: Client, c: number): Promise<ConcurrencyResult> {
   const all = [study, ...jobs.values()];
   const wft = workflowTaskLatencies(all);
   const acts = activityLatencies(all);
+  const localActivities: Record<string, number> = {};
+  for (const h of all) {
+    for (const [n, count] of Object.entries(h.localActivities)) localActivities[n] = (localActivities[n] ?? 0) + count;
+  }
   const stat = (values: number[]) => ({
     p50: round(percentile(values, 0.5), 1),
     p95: round(percentile(values, 0.95), 1),
   });
-  const ofHandovers = (pick: (h: Handover) => number | null) => {
-    const values = chain.map(pick).filter((v): v is number => v !== null);
-    return values.length > 0 ? stat(values) : null;
-  };
+  const burst = launchBurst(c, study);
+  const launchTimes = [...study.childrenInitiated.values()].sort((a, b) => a - b);
+  const steadyIntervals = launchTimes.slice(c).map((t, i) => t - (launchTimes[c + i - 1] as number));
+  const load = studyLoad(study);
+  const lastTask = study.workflowTasks[study.workflowTasks.length - 1];
+  const lastEnd = Math.max(...runs.map((r) => r.end));
+  const lastEndSignal = Math.max(...study.signals.filter((x) => x.name === trialEndedSignalName).map((x) => x.at));
 
   return {
     concurrency: c,
@@ -288,26 +341,47 @@ async function measure(client: Client, c: number): Promise<ConcurrencyResult> {
       max: round(Math.max(...gaps), 1),
       mean: round(gaps.reduce((a, b) => a + b, 0) / gaps.length, 1),
     },
+    slotIdleToLatestEndMs: stat(gapsToLatestEnd(runs, c)),
     fillSlotsSeconds: round(((starts[Math.min(c, trials) - 1] as number) - startedAt) / 1000, 3),
     firstTrainerSeconds: round(((starts[0] as number) - startedAt) / 1000, 3),
-    tailSeconds: round((endedAt - Math.max(...runs.map((r) => r.end))) / 1000, 3),
+    tailSeconds: round((endedAt - lastEnd) / 1000, 3),
+    tailMs: {
+      toLastEndSignal: round(lastEndSignal - lastEnd, 1),
+      toStudyClosed: round((study.closed ?? Number.NaN) - lastEndSignal, 1),
+      lastStudyTask: round((lastTask?.completed ?? Number.NaN) - (lastTask?.started ?? Number.NaN), 1),
+    },
+    workflowTaskFailures: { study: countCauses([study]), jobs: countCauses([...jobs.values()]) },
     handover: {
       n: chain.length,
       totalMs: stat(chain.map((h) => h.total)),
       segmentsMs: Object.fromEntries(
         segmentNames.map((s) => {
-          const values = chain.map((h) => h.segments[s]);
+          const values = chain.map((h) => h.segments[s] ?? Number.NaN).filter((v) => !Number.isNaN(v));
           return [s, { ...stat(values), mean: round(values.reduce((a, b) => a + b, 0) / values.length, 1) }];
         }),
       ),
-      activitiesMs: {
-        finishJob: ofHandovers((h) => h.finishJob),
-        endTrial: ofHandovers((h) => h.endTrial),
-        startTrial: ofHandovers((h) => h.startTrial),
-        startJob: ofHandovers((h) => h.startJob),
-      },
       studyWorkflowTasksPerLaunch: round(chain.reduce((a, h) => a + h.studyWorkflowTasks, 0) / chain.length, 2),
+      slowest: [...chain]
+        .sort((x, y) => y.total - x.total)
+        .slice(0, 3)
+        .map((h) => ({
+          from: h.from,
+          to: h.to,
+          totalMs: round(h.total, 1),
+          segmentsMs: Object.fromEntries(
+            Object.entries(h.segments)
+              .filter(([, v]) => !Number.isNaN(v))
+              .map(([k, v]) => [k, round(v, 1)]),
+          ),
+        })),
     },
+    launchBurst: {
+      n: burst.intervals.length,
+      intervalMs: stat(burst.intervals),
+      segmentsMs: Object.fromEntries(burstSegmentNames.map((n) => [n, stat(burst.segments[n])])),
+    },
+    launchIntervalMs: stat(steadyIntervals),
+    study: { ...load, busyFraction: round(load.busyFraction, 3) },
     workflowTasksMs: {
       queueP50: round(percentile(wft.queue, 0.5), 1),
       queueP95: round(percentile(wft.queue, 0.95), 1),
@@ -315,6 +389,7 @@ async function measure(client: Client, c: number): Promise<ConcurrencyResult> {
       workerP95: round(percentile(wft.worker, 0.95), 1),
       count: wft.queue.length,
     },
+    localActivities,
     activitiesMs: Object.fromEntries(
       [...acts.entries()].map(([n, a]) => [
         n,
@@ -354,6 +429,23 @@ async function measure(client: Client, c: number): Promise<ConcurrencyResult> {
   };
 }
 
+function countCauses(histories: HistoryTimes[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const h of histories) for (const f of h.workflowTaskFailures) out[f.cause] = (out[f.cause] ?? 0) + 1;
+  return out;
+}
+
+/** The commit measured, and whether the workflows or activities had uncommitted changes. */
+function codeVersion(): { commit: string | null; uncommittedChanges: boolean | null } {
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: repo, encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  const status = git('status', '--porcelain', '--', 'workflows', 'activities', 'workers');
+  return {
+    commit: head.status === 0 ? head.stdout.trim() : null,
+    uncommittedChanges: status.status === 0 ? status.stdout.trim() !== '' : null,
+  };
+}
+
 async function waitForWorker(proc: ManagedProcess): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -373,6 +465,7 @@ const report = {
     '100 activity and 40 workflow-task slots per worker, 10 pollers each), SQLite, file:// storage, trials with gpus: 0',
   goals: { efficiencyAt16: '>= 0.9', slotIdleP50Ms: '<= 150' },
   settings: { trials, concurrencies, trialSeconds, stepMs, seed, sampler: 'random', pruner: 'none' },
+  code,
   machine: {
     cpus: os.availableParallelism(),
     loadAverage1mAtEnd: round(os.loadavg()[0] ?? 0, 2),
@@ -387,6 +480,8 @@ const report = {
 console.log(JSON.stringify(report, null, 2));
 if (args.out) fs.writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`);
 
+const perTrial = (cpuSeconds: number | null) => (cpuSeconds === null ? '-' : ((cpuSeconds * 1000) / trials).toFixed(0));
+const localNames = [...new Set(results.flatMap((r) => Object.keys(r.localActivities)))].join(', ');
 const ms = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(0));
 console.log(
   `\nHPO study parallel efficiency: ${trials} trials of a ${trialSeconds} s trainer (Python, keel_sdk), random sampler, no pruner:\n\n${table(
@@ -419,24 +514,68 @@ console.log(
   )}\n\nGoals: efficiency >= 0.9 at 16, slot idle p50 <= 150 ms.`,
 );
 console.log(
-  `\nWhere a slot handover's time goes (trial A's trainer ends, the study launches B in its slot), p50 / p95 ms:\n\n${table(
+  `\nWhere a slot handover's time goes (trial A's trainer ends, the study launches B into its slot), p50 / p95 ms:\n\n${table(
     ['segment', ...results.map((r) => `c=${r.concurrency}`)],
     [
-      ...segmentNames.map((s) => [
-        segmentLabels[s],
-        ...results.map((r) => `${ms(r.handover.segmentsMs[s]?.p50)} / ${ms(r.handover.segmentsMs[s]?.p95)}`),
-      ]),
+      [segmentLabels.trainerEnd, ...results.map(() => '')],
+      ...segmentNames
+        .filter((s) => results.some((r) => !Number.isNaN(r.handover.segmentsMs[s]?.p50 ?? Number.NaN)))
+        .map((s) => [
+          segmentLabels[s],
+          ...results.map((r) => `${ms(r.handover.segmentsMs[s]?.p50)} / ${ms(r.handover.segmentsMs[s]?.p95)}`),
+        ]),
       [
-        'total (A end → B start)',
+        'total: A ends → B starts',
         ...results.map((r) => `${ms(r.handover.totalMs.p50)} / ${ms(r.handover.totalMs.p95)}`),
       ],
-      ...(['finishJob', 'endTrial', 'startTrial', 'startJob'] as const).map((a) => [
-        `  of which ${a} (scheduled → completed)`,
-        ...results.map((r) => `${ms(r.handover.activitiesMs[a]?.p50)} / ${ms(r.handover.activitiesMs[a]?.p95)}`),
-      ]),
       [
-        '  study workflow tasks per launch (mean)',
+        'study workflow tasks per handover (mean)',
         ...results.map((r) => String(r.handover.studyWorkflowTasksPerLaunch)),
+      ],
+    ],
+  )}`,
+);
+console.log(
+  `\nThe study's launch rate: its first c launches back to back (burst), and launches after those (steady), p50 / p95 ms:\n\n${table(
+    ['', ...results.map((r) => `c=${r.concurrency}`)],
+    [
+      ...burstSegmentNames
+        .filter((n) => results.some((r) => !Number.isNaN(r.launchBurst.segmentsMs[n]?.p50 ?? Number.NaN)))
+        .map((n) => [
+          burstSegmentLabels[n],
+          ...results.map((r) => `${ms(r.launchBurst.segmentsMs[n]?.p50)} / ${ms(r.launchBurst.segmentsMs[n]?.p95)}`),
+        ]),
+      [
+        'burst: one launch (startChild to next startChild)',
+        ...results.map((r) => `${ms(r.launchBurst.intervalMs.p50)} / ${ms(r.launchBurst.intervalMs.p95)}`),
+      ],
+      [
+        'steady: interval between launches',
+        ...results.map((r) => `${ms(r.launchIntervalMs.p50)} / ${ms(r.launchIntervalMs.p95)}`),
+      ],
+      ['study: workflow tasks', ...results.map((r) => String(r.study.workflowTasks))],
+      [
+        'study: trialReport / trialEnded signals',
+        ...results.map(
+          (r) => `${r.study.signals[trialReportSignalName] ?? 0} / ${r.study.signals[trialEndedSignalName] ?? 0}`,
+        ),
+      ],
+      [
+        'failed workflow tasks: study / jobs (causes in the JSON)',
+        ...results.map((r) => {
+          const n = (c: Record<string, number>) => Object.values(c).reduce((x, y) => x + y, 0);
+          return `${n(r.workflowTaskFailures.study)} / ${n(r.workflowTaskFailures.jobs)}`;
+        }),
+      ],
+      [
+        'tail ms: last trainer end → its end signal → study closed (its last workflow task)',
+        ...results.map(
+          (r) => `${ms(r.tailMs.toLastEndSignal)} → ${ms(r.tailMs.toStudyClosed)} (${ms(r.tailMs.lastStudyTask)})`,
+        ),
+      ],
+      [
+        'study: time with a workflow task in flight',
+        ...results.map((r) => `${(r.study.busyFraction * 100).toFixed(0)}%`),
       ],
     ],
   )}`,
@@ -453,21 +592,27 @@ console.log(
         'workflow task: started → completed',
         ...results.map((r) => `${ms(r.workflowTasksMs.workerP50)} / ${ms(r.workflowTasksMs.workerP95)}`),
       ],
-      ...['startTrial', 'endTrial', 'startJob', 'runTrainer', 'finishJob'].flatMap((a) => [
-        [
-          `${a}: scheduled → started`,
-          ...results.map((r) => `${ms(r.activitiesMs[a]?.queueP50)} / ${ms(r.activitiesMs[a]?.queueP95)}`),
-        ],
-        [
-          `${a}: started → completed`,
-          ...results.map((r) => `${ms(r.activitiesMs[a]?.runP50)} / ${ms(r.activitiesMs[a]?.runP95)}`),
-        ],
-      ]),
+      ...['startTrial', 'endTrial', 'startJob', 'runTrainer', 'finishJob']
+        .filter((a) => results.some((r) => r.activitiesMs[a]))
+        .flatMap((a) => [
+          [
+            `${a}: scheduled → started`,
+            ...results.map((r) => `${ms(r.activitiesMs[a]?.queueP50)} / ${ms(r.activitiesMs[a]?.queueP95)}`),
+          ],
+          [
+            `${a}: started → completed`,
+            ...results.map((r) => `${ms(r.activitiesMs[a]?.runP50)} / ${ms(r.activitiesMs[a]?.runP95)}`),
+          ],
+        ]),
+      [
+        'local activities (inside workflow tasks)',
+        ...results.map((r) => String(Object.values(r.localActivities).reduce((x, y) => x + y, 0))),
+      ],
       ['trainer: first line → imports done', ...results.map((r) => ms(r.trainer.importMsP50))],
-      ['CPU s: keel worker', ...results.map((r) => (r.cpuSeconds.worker ?? '-').toString())],
-      ['CPU s: Temporal server', ...results.map((r) => (r.cpuSeconds.temporal ?? '-').toString())],
-      ['CPU s: trainers', ...results.map((r) => r.cpuSeconds.trainers.toString())],
+      ['CPU ms per trial: keel worker', ...results.map((r) => perTrial(r.cpuSeconds.worker))],
+      ['CPU ms per trial: Temporal server', ...results.map((r) => perTrial(r.cpuSeconds.temporal))],
+      ['CPU ms per trial: the trainer (Python)', ...results.map((r) => perTrial(r.cpuSeconds.trainers))],
       ['machine busy (of all cores)', ...results.map((r) => `${(r.cpuSeconds.machineBusyFraction * 100).toFixed(0)}%`)],
     ],
-  )}\n\nPython start-up before the trainer's first line (\`${python} -c pass\`, measured apart): ${pythonStartupMs.toFixed(0)} ms.`,
+  )}\n\nLocal activities: ${localNames || 'none'}.\nPython start-up before the trainer's first line (\`${python} -c pass\`, measured apart): ${pythonStartupMs.toFixed(0)} ms.`,
 );

@@ -236,6 +236,10 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
     { key: KeelStudy, value: studyId },
   ]);
   const stopsSent = new Set<string>();
+  // The ends of the jobs this run started. A job signals its end before its workflow completes, so
+  // the study waits for these before completing: a child's completion arriving during the study's
+  // last task would make Temporal reject that task and replay the whole history.
+  const childrenOfThisRun: Promise<unknown>[] = [];
   let shownStatus: StudyStatus | null = null;
 
   // ---- the main loop: every side effect happens here, in history's order ----
@@ -264,7 +268,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
       // Every free slot at once (one at a time under a launch interval): at high concurrency
       // trials end several per second, and one launch per loop would fall behind.
       const slots = spec.launchIntervalSeconds > 0 ? 1 : state.maxConcurrency - running();
-      if (wait === 0) await launch(slots, spec, state, byNumber, studyId, sampler);
+      if (wait === 0) childrenOfThisRun.push(...(await launch(slots, spec, state, byNumber, studyId, sampler)));
       else await condition(() => wake, wait);
       continue;
     }
@@ -274,6 +278,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
     else await condition(() => wake, Math.max(1, deadline - Date.now()));
   }
 
+  await Promise.all(childrenOfThisRun);
   const result = finalResult(state, direction);
   upsertSearchAttributes([{ key: KeelStatus, value: result.status }]);
   render(progress(), direction);
@@ -330,14 +335,15 @@ async function launch(
   byNumber: Map<number, TrialRecord>,
   studyId: string,
   sampler: ReturnType<typeof createSampler>,
-): Promise<void> {
+): Promise<Promise<unknown>[]> {
   const picked: TrialRecord[] = [];
   for (let i = 0; i < slots; i++) {
     const trial = nextTrial(spec, state, byNumber, studyId, sampler);
     if (!trial) break;
     picked.push(trial);
   }
-  await Promise.all(picked.map((trial) => startTrial(spec, trial, studyId)));
+  const started = await Promise.all(picked.map((trial) => startTrial(spec, trial, studyId)));
+  return started.map((child) => child.result().catch(() => undefined));
 }
 
 /** A retry or a new sample, marked running; null when there is nothing left to run. */
@@ -389,7 +395,7 @@ function nextTrial(
 }
 
 /** Records the trial's run and starts its job (side by side: neither needs the other). */
-async function startTrial(spec: StudySpec, trial: TrialRecord, studyId: string): Promise<void> {
+async function startTrial(spec: StudySpec, trial: TrialRecord, studyId: string) {
   const recorded = record.startTrial({
     studyId,
     number: trial.number,
@@ -407,14 +413,20 @@ async function startTrial(spec: StudySpec, trial: TrialRecord, studyId: string):
         params: { ...(template.params ?? {}), ...trial.params },
         // Rank each trial's checkpoints by the study's objective unless the template says otherwise.
         checkpoints: { objective: spec.objective, ...(template.checkpoints ?? {}) },
-        trial: { studyId, trialNumber: trial.number, metric: spec.objective.metric },
+        trial: {
+          studyId,
+          trialNumber: trial.number,
+          metric: spec.objective.metric,
+          prune: spec.pruner.type !== 'none',
+        },
       },
     ],
     // The study continues as new while trials run: they must outlive the run that started them.
     parentClosePolicy: ParentClosePolicy.ABANDON,
     typedSearchAttributes: [{ key: KeelStudy, value: studyId }] as never,
   });
-  await Promise.all([recorded, started]);
+  const [, child] = await Promise.all([recorded, started]);
+  return child;
 }
 
 /** Applies the trials' ends: states, values, retries, the breaker. */

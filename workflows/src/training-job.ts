@@ -154,18 +154,21 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     progress.status = final.status;
     render(progress);
     upsertSearchAttributes([{ key: KeelStatus, value: final.status }]);
-    await jobRecord.finishJob({ jobId, status: final.status, error: final.error, finalMetrics: final.finalMetrics });
-    if (spec.trial)
-      await reportEnd(spec.trial.studyId, {
-        trialNumber: spec.trial.trialNumber,
-        jobId,
-        status: final.status,
-        finalMetrics: final.finalMetrics ?? null,
-        metrics: progress.metrics,
-        step: progress.step,
-        error: final.error ?? null,
-        stopReason,
-      });
+    // The job's row and the study's news side by side: a study waits on the second to launch the next trial.
+    await Promise.all([
+      jobRecord.finishJob({ jobId, status: final.status, error: final.error, finalMetrics: final.finalMetrics }),
+      spec.trial &&
+        reportEnd(spec.trial.studyId, {
+          trialNumber: spec.trial.trialNumber,
+          jobId,
+          status: final.status,
+          finalMetrics: final.finalMetrics ?? null,
+          metrics: progress.metrics,
+          step: progress.step,
+          error: final.error ?? null,
+          stopReason,
+        }),
+    ]);
   });
   // Cancelled through Temporal (not by the stop signal): end as Canceled, as users of
   // `temporal workflow cancel` expect, now that everything is recorded.

@@ -17,6 +17,8 @@ export interface TrialLink {
   trialNumber: number;
   /** The objective metric: reports that carry it become the trial's intermediate values. */
   metric: string;
+  /** Whether the study prunes: values then travel to it every second, else every 10 s. */
+  prune: boolean;
 }
 
 export interface TrialReport {

@@ -48,6 +48,9 @@ export function createJobActivities(deps: ActivityDeps) {
         }
       },
       send: (report) => context.client.workflow.getHandle(link.studyId).signal(trialReportSignalName, report),
+      // A study that prunes judges each value as it comes; one that does not only shows the
+      // trials' progress, and every signal costs it a workflow task.
+      intervalMs: link.prune ? 1000 : 10_000,
       onError: (err) => context.log.warn('could not report trial values (retried with the next batch)', { err }),
     });
 

@@ -77,7 +77,13 @@ export const jobSpecSchema = z.strictObject({
   /** Set by an hpoStudy on the jobs it runs as trials: where the job reports its objective values
    *  and its end. Users leave it out. */
   trial: z
-    .strictObject({ studyId: z.string().min(1), trialNumber: z.int().min(0), metric: z.string().min(1) })
+    .strictObject({
+      studyId: z.string().min(1),
+      trialNumber: z.int().min(0),
+      metric: z.string().min(1),
+      /** Whether the study prunes: values then travel to it every second, else every 10 s. */
+      prune: z.boolean().default(true),
+    })
     .optional(),
 });
 
