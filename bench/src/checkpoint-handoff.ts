@@ -16,7 +16,7 @@ import { startServices } from '@keel/test/harness';
 import { measureBlocked } from './handoff-blocked.ts';
 import { cpuTicks, emptyMinioTrash, machine, otherCores } from './handoff-machine.ts';
 import { measureOverhead } from './handoff-overhead.ts';
-import { round, table } from './report.ts';
+import { positive, round, table } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,13 +32,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
   },
 });
-const positive = (name: keyof typeof args, integer = true) => {
-  const value = Number(args[name]);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not ${args[name]}`);
-  }
-  return value;
-};
+const option = (name: keyof typeof args, integer = true) => positive(args[name] as string, `--${name}`, integer);
 const parts = new Set(args.parts?.split(','));
 const s5cmd = process.env.KEEL_S5CMD_BIN;
 if (!s5cmd) throw new Error('KEEL_S5CMD_BIN is not set. Fix: run through `npm run bench`, which bootstraps the tools.');
@@ -88,17 +82,17 @@ try {
       const sizesGiB = (args['sizes-gib'] as string).split(',').map(Number);
       if (sizesGiB.some((s) => !(s > 0))) throw new Error(`--sizes-gib must list positive numbers`);
       blocked = await withOthersLoad(() =>
-        measureBlocked({ sizesGiB, runs: positive('runs'), work, storage, storageUri, reclaim }),
+        measureBlocked({ sizesGiB, runs: option('runs'), work, storage, storageUri, reclaim }),
       );
     }
     if (parts.has('overhead')) {
       overhead = await withOthersLoad(() =>
         measureOverhead({
-          checkpointMiB: positive('checkpoint-mib'),
-          steps: positive('steps'),
-          every: positive('every'),
-          stepMs: positive('step-ms', false),
-          runs: positive('overhead-runs'),
+          checkpointMiB: option('checkpoint-mib'),
+          steps: option('steps'),
+          every: option('every'),
+          stepMs: option('step-ms', false),
+          runs: option('overhead-runs'),
           warmupSteps: 5,
           work,
           storage,

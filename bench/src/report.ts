@@ -16,3 +16,12 @@ export function table(header: string[], rows: (string | number)[][]): string {
 }
 
 export const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+
+/** A command-line option that must be a positive number (an integer unless `integer` is false). */
+export function positive(text: string | undefined, what: string, integer = true): number {
+  const value = Number(text);
+  if (!(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new Error(`${what} must be a positive ${integer ? 'integer' : 'number'}, not ${text}`);
+  }
+  return value;
+}

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectClient } from '@keel/client';
 import { startServices } from '@keel/test/harness';
-import { median, round, table } from './report.ts';
+import { median, positive, round, table } from './report.ts';
 import { measureRun, type RunResult } from './resume-run.ts';
 
 const { values: args } = parseArgs({
@@ -27,19 +27,13 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
   },
 });
-const positive = (name: keyof typeof args, integer = true) => {
-  const value = Number(args[name]);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not ${args[name]}`);
-  }
-  return value;
-};
-const runs = positive('runs');
-const heartbeatSeconds = positive('heartbeat-seconds');
+const option = (name: keyof typeof args, integer = true) => positive(args[name] as string, `--${name}`, integer);
+const runs = option('runs');
+const heartbeatSeconds = option('heartbeat-seconds');
 if (heartbeatSeconds < 5) throw new Error('--heartbeat-seconds must be at least 5 (the job spec minimum)');
-const every = positive('every');
-const stepMs = positive('step-ms', false);
-const seed = positive('seed');
+const every = option('every');
+const stepMs = option('step-ms', false);
+const seed = option('seed');
 const goalSeconds = heartbeatSeconds + 5;
 // The kill lands after the second checkpoint and before the fourth: a committed checkpoint exists.
 const random = mulberry32(seed);

@@ -34,7 +34,7 @@ import { connectClient } from '@keel/client';
 import { type ManagedProcess, spawnManaged, stopManaged } from '@keel/client/processes';
 import { startServices } from '@keel/test/harness';
 import { hpoStudy, type StudySpecInput } from '@keel/workflows';
-import { round, table } from './report.ts';
+import { positive, round, table } from './report.ts';
 import {
   activityLatencies,
   burstSegmentLabels,
@@ -67,13 +67,6 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
   },
 });
-const positive = (text: string, what: string, integer = true) => {
-  const value = Number(text);
-  if (!(value > 0) || (integer && !Number.isInteger(value))) {
-    throw new Error(`${what} must be a positive ${integer ? 'integer' : 'number'}, not ${text}`);
-  }
-  return value;
-};
 const trials = positive(args.trials, '--trials');
 const concurrencies = args.concurrency.split(',').map((c) => positive(c.trim(), '--concurrency'));
 const trialSeconds = positive(args['trial-seconds'], '--trial-seconds', false);

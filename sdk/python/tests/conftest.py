@@ -120,16 +120,21 @@ def run_keel(node: str, short_tmp: Path):  # type: ignore[no-untyped-def]
             "env": {"PYTHONPATH": str(SDK), "PYTHONUNBUFFERED": "1"},
             **options,
         }
-        done = subprocess.run(
-            [node, str(HARNESS), json.dumps(config)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env=trainer_env(),
-            timeout=60,
-        )
-        if done.returncode != 0:
-            raise AssertionError(f"run_with_keel.ts failed ({done.returncode}):\n{done.stderr}\n{done.stdout}")
-        return KeelRun(json.loads(done.stdout))
+        return run_harness(node, config, timeout=60)
 
     return run
+
+
+def run_harness(node: str, config: Dict[str, Any], timeout: float) -> KeelRun:
+    """Runs tests/run_with_keel.ts (keel's real launch code) with ``config``; its summary."""
+    done = subprocess.run(
+        [node, str(HARNESS), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=trainer_env(),
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"run_with_keel.ts failed ({done.returncode}):\n{done.stderr}\n{done.stdout}")
+    return KeelRun(json.loads(done.stdout))

@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from conftest import HARNESS, REPO, SDK, KeelRun, trainer_env
+from conftest import REPO, SDK, KeelRun, run_harness, trainer_env
 
 EXAMPLE = REPO / "examples" / "pytorch"
 TRAIN = EXAMPLE / "train.py"
@@ -152,17 +152,7 @@ def run_example(node: str, attempt_dir: Path, params: Dict[str, Any], **options:
         "progressTimeoutMs": 60_000,
         **options,
     }
-    done = subprocess.run(
-        [node, str(HARNESS), json.dumps(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=trainer_env(),
-        timeout=180,
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"run_with_keel.ts failed ({done.returncode}):\n{done.stderr}\n{done.stdout}")
-    return KeelRun(json.loads(done.stdout))
+    return run_harness(node, config, timeout=180)
 
 
 def result_line(run: KeelRun) -> Dict[str, Any]:
