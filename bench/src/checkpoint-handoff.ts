@@ -1,10 +1,12 @@
 // Benchmark (issue #4): what a checkpoint costs the trainer with keel's handoff, against MinIO on
 // loopback. Part 1: time blocked per checkpoint, keel (hard link + ack) vs save-then-upload.
-// Part 2: step-time overhead while keel uploads in the background. Not measured: resume latency
+// Part 2: step-time overhead while keel uploads in the background, for a CPU-bound step and a
+// GPU-shaped one (a little CPU, then a wait on the device that uses none). Not measured: resume latency
 // after kill -9 (needs Temporal and a worker; see `notMeasured`). Prints JSON, then tables.
 // Run: npm run bench -- checkpoint-handoff
 //   --sizes-gib 1,8  --runs 3  (part 1)
-//   --checkpoint-mib 512  --steps 300  --every 50  --step-ms 30  --overhead-runs 3  (part 2)
+//   --checkpoint-mib 512  --steps 300  --every 50  --step-ms 30  --overhead-runs 3
+//   --step-kind cpu|wait|both  (part 2; default both)
 //   --parts blocked,overhead  --dir <work folder, default the temp dir>  --out file.json
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,7 +17,7 @@ import { openStorage } from '@keel/storage';
 import { startServices } from '@keel/test/harness';
 import { measureBlocked } from './handoff-blocked.ts';
 import { cpuTicks, emptyMinioTrash, machine, otherCores } from './handoff-machine.ts';
-import { measureOverhead } from './handoff-overhead.ts';
+import { measureOverhead, type StepKind } from './handoff-overhead.ts';
 import { positive, round, table } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     every: { type: 'string', default: '50' },
     'step-ms': { type: 'string', default: '30' },
     'overhead-runs': { type: 'string', default: '3' },
+    'step-kind': { type: 'string', default: 'both' },
     parts: { type: 'string', default: 'blocked,overhead' },
     dir: { type: 'string', default: os.tmpdir() },
     out: { type: 'string' },
@@ -34,6 +37,11 @@ const { values: args } = parseArgs({
 });
 const option = (name: keyof typeof args, integer = true) => positive(args[name] as string, `--${name}`, integer);
 const parts = new Set(args.parts?.split(','));
+const stepKindOption = args['step-kind'] as string;
+if (!['cpu', 'wait', 'both'].includes(stepKindOption)) {
+  throw new Error(`--step-kind must be cpu, wait or both, not ${stepKindOption}`);
+}
+const stepKinds: StepKind[] = stepKindOption === 'both' ? ['cpu', 'wait'] : [stepKindOption as StepKind];
 const s5cmd = process.env.KEEL_S5CMD_BIN;
 if (!s5cmd) throw new Error('KEEL_S5CMD_BIN is not set. Fix: run through `npm run bench`, which bootstraps the tools.');
 
@@ -92,6 +100,8 @@ try {
           steps: option('steps'),
           every: option('every'),
           stepMs: option('step-ms', false),
+          stepKinds,
+          waitStepCpuFraction: 0.1,
           runs: option('overhead-runs'),
           warmupSteps: 5,
           work,
@@ -168,27 +178,57 @@ for (const s of blocked?.skipped ?? []) console.log(`\nskipped ${s.sizeGiB} GiB:
 if (overhead && 'skipped' in overhead) console.log(`\nskipped the step-overhead part: ${overhead.skipped}`);
 else if (overhead) {
   const o = overhead;
-  const w = o.withUploads;
-  console.log(
-    `\nStep time with ${o.checkpointMiB} MiB checkpoints every ${o.checkpointEverySteps} of ${o.steps} steps uploading in the background (${o.runs} runs each; ${cores}; ${others(o.otherProcessesCores)}):\n\n${table(
-      ['mode', 'mean step ms', 'runs mean ms', 'overhead %', 'steps during upload %', 'blocked median ms'],
+  const rows = o.stepKinds.flatMap((k) => {
+    const w = k.withUploads;
+    return [
+      [k.label, 'no checkpoints', k.noCheckpoints.meanStepMs, k.noCheckpoints.runsMeanStepMs.join(' '), '', '', ''],
       [
-        ['no checkpoints', o.noCheckpoints.meanStepMs, o.noCheckpoints.runsMeanStepMs.join(' '), '', '', ''],
-        [
-          'uploading',
-          w.meanStepMs,
-          w.runsMeanStepMs.join(' '),
-          o.overheadPercent,
-          w.stepsDuringUploadPercent,
-          w.blockedMedianMs,
-        ],
-        ['  steps during an upload', w.meanStepMsDuringUpload ?? '', '', o.overheadDuringUploadPercent ?? '', '', ''],
+        '',
+        'uploading',
+        w.meanStepMs,
+        w.runsMeanStepMs.join(' '),
+        k.overheadPercent,
+        w.stepsDuringUploadPercent,
+        w.blockedMedianMs,
       ],
-    )}\n\n${[
-      `Each upload took ${w.uploadMedianSeconds} s (${w.uploadMiBPerSecond} MiB/s) and cost ${w.uploadCoreSecondsPerGiB.keel} CPU seconds per GiB`,
-      `in keel's process (hashing, S3 client) plus ${w.uploadCoreSecondsPerGiB.minio} in MinIO. "blocked" is keel.checkpoint's time while`,
-      `uploads run: ${w.sentToStagedMedianMs} ms of it from sent to staged; the host's event loop ran late by`,
-      `${w.hostEventLoopDelayMs.p50} ms at the median, ${w.hostEventLoopDelayMs.p99} ms at p99 (worst run), ${w.hostEventLoopDelayMs.max} ms at most.`,
-    ].join('\n')}`,
+      ['', '  steps during an upload', w.meanStepMsDuringUpload ?? '', '', k.overheadDuringUploadPercent ?? '', '', ''],
+    ];
+  });
+  const uploads = table(
+    [
+      'step',
+      'upload s',
+      'MiB/s',
+      'keel CPU s/GiB',
+      'MinIO CPU s/GiB',
+      'sent to staged ms',
+      'host loop late ms p50/p99/max',
+    ],
+    o.stepKinds.map((k) => {
+      const w = k.withUploads;
+      const d = w.hostEventLoopDelayMs;
+      return [
+        k.label,
+        w.uploadMedianSeconds,
+        w.uploadMiBPerSecond,
+        w.uploadCoreSecondsPerGiB.keel,
+        w.uploadCoreSecondsPerGiB.minio,
+        w.sentToStagedMedianMs,
+        `${d.p50}/${d.p99}/${d.max}`,
+      ];
+    }),
+  );
+  const shapes = o.stepKinds
+    .map((k) =>
+      k.kind === 'cpu'
+        ? `${k.label}: ${k.hashIterationsPerStep} hashes`
+        : `${k.label}: ${k.hashIterationsPerStep} hashes (the Python and the launches), then ${k.deviceWaitMsPerStep} ms waiting without CPU`,
+    )
+    .join('; ');
+  console.log(
+    `\nStep time with ${o.checkpointMiB} MiB checkpoints every ${o.checkpointEverySteps} of ${o.steps} steps uploading in the background (${o.runs} runs each; ${cores}; ${others(o.otherProcessesCores)}). ${shapes}:\n\n${table(
+      ['step', 'mode', 'mean step ms', 'runs mean ms', 'overhead %', 'steps during upload %', 'blocked median ms'],
+      rows,
+    )}\n\nThe uploads while each kind of step ran (median upload; CPU seconds per GiB uploaded in keel's process, hashing and S3 client,\nand in MinIO; of keel.checkpoint's blocked time, sent to staged; how late the host's event loop ran, median and worst run):\n\n${uploads}`,
   );
 }

@@ -442,7 +442,13 @@ async function settleEnded(
     const trial = byNumber.get(end.trialNumber);
     if (!trial || trial.jobId !== end.jobId || trial.state !== 'running') continue; // a stale run
     const metric = spec.objective.metric;
-    const lastValue = trial.intermediate[trial.intermediate.length - 1]?.[1] ?? end.metrics[metric] ?? null;
+    // The job's last values, where the reports (every 10 s without a pruner) did not bring them.
+    const reported = end.metrics[metric];
+    const lastStep = trial.intermediate[trial.intermediate.length - 1]?.[0] ?? -1;
+    if (end.step !== null && end.step > lastStep && typeof reported === 'number') {
+      trial.intermediate.push([end.step, reported]);
+    }
+    const lastValue = trial.intermediate[trial.intermediate.length - 1]?.[1] ?? null;
     let next: { state: 'completed' | 'pruned' | 'failed' | 'stopped'; value: number | null; error: string | null };
     // A trainer that never reports the objective would do the same again: no retry for it.
     let reportedNoObjective = false;

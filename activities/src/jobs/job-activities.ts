@@ -51,6 +51,7 @@ export function createJobActivities(deps: ActivityDeps) {
       // A study that prunes judges each value as it comes; one that does not only shows the
       // trials' progress, and every signal costs it a workflow task.
       intervalMs: link.prune ? 1000 : 10_000,
+      sendLastBatch: link.prune,
       onError: (err) => context.log.warn('could not report trial values (retried with the next batch)', { err }),
     });
 

@@ -13,6 +13,9 @@ export interface TrialReporterOptions {
   /** Tells the study. */
   send: (report: TrialReport) => Promise<void>;
   intervalMs?: number;
+  /** Whether the last batch (at close) is sent too, or only recorded: the job's end tells the
+   *  study its last values anyway, so a study that does not prune need not hear them twice. */
+  sendLastBatch?: boolean;
   onError?: (err: unknown) => void;
 }
 
@@ -22,6 +25,7 @@ export class TrialReporter {
   #queue: [number, number][] = [];
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
+  #closing = false;
   readonly #options: TrialReporterOptions;
 
   constructor(options: TrialReporterOptions) {
@@ -52,6 +56,7 @@ export class TrialReporter {
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#closing = true;
     await this.flush();
   }
 
@@ -62,7 +67,9 @@ export class TrialReporter {
     const { link, jobId } = this.#options;
     try {
       await this.#options.record(points);
-      await this.#options.send({ trialNumber: link.trialNumber, jobId, points });
+      if (!this.#closing || this.#options.sendLastBatch !== false) {
+        await this.#options.send({ trialNumber: link.trialNumber, jobId, points });
+      }
     } catch (err) {
       this.#queue = [...points, ...this.#queue]; // retried with the next batch
       this.#options.onError?.(err);

@@ -23,7 +23,7 @@ test('300 quick trials: the study continues as new several times and accounts fo
         maxConcurrency: 8,
         sampler: { type: 'tpe', nStartupTrials: 20 },
         seed: 3,
-        historyEventsBeforeContinueAsNew: 1000,
+        historyEventsBeforeContinueAsNew: 500,
         trial: {
           command: ['python3', trainer],
           env: { PYTHONPATH: path.resolve('sdk/python') },
@@ -43,7 +43,7 @@ test('300 quick trials: the study continues as new several times and accounts fo
   // The first run's history: it ended by continuing as new, well below Temporal's limits.
   const firstRun = worker.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
   expect((await firstRun.describe()).status.name).toBe('CONTINUED_AS_NEW');
-  expect((await firstRun.fetchHistory()).events?.length).toBeLessThan(1500);
+  expect((await firstRun.fetchHistory()).events?.length).toBeLessThan(800);
 
   const db = await openDatabase({ url: `file:${path.join(worker.home, 'keel.db')}` });
   try {
