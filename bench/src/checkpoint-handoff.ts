@@ -181,17 +181,36 @@ else if (overhead) {
   const rows = o.stepKinds.flatMap((k) => {
     const w = k.withUploads;
     return [
-      [k.label, 'no checkpoints', k.noCheckpoints.meanStepMs, k.noCheckpoints.runsMeanStepMs.join(' '), '', '', ''],
+      [
+        k.label,
+        'no checkpoints',
+        k.noCheckpoints.meanStepMs,
+        k.noCheckpoints.meanCpuPartMs ?? '',
+        k.noCheckpoints.runsMeanStepMs.join(' '),
+        '',
+        '',
+        '',
+      ],
       [
         '',
         'uploading',
         w.meanStepMs,
+        w.meanCpuPartMs ?? '',
         w.runsMeanStepMs.join(' '),
         k.overheadPercent,
         w.stepsDuringUploadPercent,
         w.blockedMedianMs,
       ],
-      ['', '  steps during an upload', w.meanStepMsDuringUpload ?? '', '', k.overheadDuringUploadPercent ?? '', '', ''],
+      [
+        '',
+        '  steps during an upload',
+        w.meanStepMsDuringUpload ?? '',
+        w.meanCpuPartMsDuringUpload ?? '',
+        '',
+        k.overheadDuringUploadPercent ?? '',
+        '',
+        '',
+      ],
     ];
   });
   const uploads = table(
@@ -227,7 +246,16 @@ else if (overhead) {
     .join('; ');
   console.log(
     `\nStep time with ${o.checkpointMiB} MiB checkpoints every ${o.checkpointEverySteps} of ${o.steps} steps uploading in the background (${o.runs} runs each; ${cores}; ${others(o.otherProcessesCores)}). ${shapes}:\n\n${table(
-      ['step', 'mode', 'mean step ms', 'runs mean ms', 'overhead %', 'steps during upload %', 'blocked median ms'],
+      [
+        'step',
+        'mode',
+        'mean step ms',
+        'of it CPU ms',
+        'runs mean ms',
+        'overhead %',
+        'steps during upload %',
+        'blocked median ms',
+      ],
       rows,
     )}\n\nThe uploads while each kind of step ran (median upload; CPU seconds per GiB uploaded in keel's process, hashing and S3 client,\nand in MinIO; of keel.checkpoint's blocked time, sent to staged; how late the host's event loop ran, median and worst run):\n\n${uploads}`,
   );

@@ -42,13 +42,15 @@ export interface OverheadSetup {
   serverPid: number;
 }
 
+type Step = [startedAt: number, ms: number, cpuPartMs: number];
+
 interface TrainerResult {
-  steps: [startedAt: number, ms: number][];
+  steps: Step[];
   checkpoints: { step: number; sentAt: number; blockedMs: number }[];
 }
 
 interface Loaded {
-  steps: TrainerResult['steps'];
+  steps: Step[];
   blockedMs: number[];
   sentToStagedMs: number[];
   uploads: Upload[];
@@ -59,7 +61,7 @@ interface KindRuns {
   kind: StepKind;
   iterations: number;
   waitMs: number;
-  plain: number[][];
+  plain: Step[][];
   loaded: Loaded[];
   /** CPU seconds the uploading runs cost this process (hashing, the S3 client) and MinIO. */
   uploadCpu: { keel: number; minio: number };
@@ -155,13 +157,16 @@ async function runOnce(
       sentToStagedMs: result.checkpoints.map((c) => (stagedAt.get(c.step) ?? Number.NaN) - c.sentAt),
       uploads,
     });
-  } else k.plain.push(steps.map(([, ms]) => ms));
+  } else k.plain.push(steps);
 }
 
 function summarize(k: KindRuns, setup: OverheadSetup) {
-  const plainMs = mean(k.plain.flat());
+  const plainMs = mean(k.plain.flat().map(([, ms]) => ms));
   const loadedMs = mean(k.loaded.flatMap((r) => r.steps.map(([, ms]) => ms)));
-  const during = k.loaded.flatMap((r) => r.steps.filter((s) => overlaps(s, r.uploads)).map(([, ms]) => ms));
+  const duringSteps = k.loaded.flatMap((r) => r.steps.filter((s) => overlaps(s, r.uploads)));
+  const during = duringSteps.map(([, ms]) => ms);
+  // Where a GPU-shaped step's extra time goes: its CPU part (the cores are busy) or its wait.
+  const cpuPartMs = (steps: Step[]) => (steps.length ? round(mean(steps.map(([, , cpu]) => cpu)), 3) : null);
   const stepCount = k.loaded.reduce((sum, r) => sum + r.steps.length, 0);
   const uploads = k.loaded.flatMap((r) => r.uploads);
   const uploadSeconds = uploads.map((u) => (u.endedAt - u.startedAt) / 1000);
@@ -172,11 +177,17 @@ function summarize(k: KindRuns, setup: OverheadSetup) {
     hashIterationsPerStep: k.iterations,
     // After the hashing, one after the other: a slower launch delays the step in full.
     deviceWaitMsPerStep: round(k.waitMs, 3),
-    noCheckpoints: { meanStepMs: round(plainMs, 3), runsMeanStepMs: k.plain.map((r) => round(mean(r), 3)) },
+    noCheckpoints: {
+      meanStepMs: round(plainMs, 3),
+      runsMeanStepMs: k.plain.map((r) => round(mean(r.map(([, ms]) => ms)), 3)),
+      meanCpuPartMs: cpuPartMs(k.plain.flat()),
+    },
     withUploads: {
       meanStepMs: round(loadedMs, 3),
       runsMeanStepMs: k.loaded.map((r) => round(mean(r.steps.map(([, ms]) => ms)), 3)),
       meanStepMsDuringUpload: during.length ? round(mean(during), 3) : null,
+      meanCpuPartMs: cpuPartMs(k.loaded.flatMap((r) => r.steps)),
+      meanCpuPartMsDuringUpload: cpuPartMs(duringSteps),
       stepsDuringUploadPercent: round((100 * during.length) / stepCount, 1),
       checkpoints: uploads.length,
       blockedMedianMs: round(median(k.loaded.flatMap((r) => r.blockedMs)), 3),
@@ -201,6 +212,6 @@ function summarize(k: KindRuns, setup: OverheadSetup) {
 }
 
 /** True when the step ran at least partly while an upload (hashing or sending) was in flight. */
-function overlaps([startedAt, ms]: [number, number], uploads: Upload[]): boolean {
+function overlaps([startedAt, ms]: Step, uploads: Upload[]): boolean {
   return uploads.some((u) => startedAt < u.endedAt && startedAt + ms > u.startedAt);
 }

@@ -2,8 +2,9 @@
 // work (hashWork) and then, for a GPU-shaped step, `waitMs` blocked without using the CPU (the
 // kernels running on the device), and every `every` steps (0: never) a checkpoint handed to keel,
 // which uploads it while training goes on.
-// Writes each step's start (epoch ms) and duration, and each checkpoint's send time and blocked time, to
-// params.resultFile. Step times cover the compute only, not the checkpoint call between steps.
+// Writes each step's start (epoch ms), duration and CPU part's duration, and each checkpoint's send
+// time and blocked time, to params.resultFile. Step times cover the compute only, not the
+// checkpoint call between steps.
 import fs from 'node:fs';
 import path from 'node:path';
 import { connect } from '@keel/sdk';
@@ -22,13 +23,14 @@ interface Params {
 
 const keel = await connect();
 const params = keel.params<Params>();
-const steps: [startedAt: number, ms: number][] = [];
+const steps: [startedAt: number, ms: number, cpuPartMs: number][] = [];
 const checkpoints: { step: number; sentAt: number; blockedMs: number }[] = [];
 for (let step = 1; step <= params.steps; step++) {
   const startedAt = epochMs();
   hashWork(params.iterations); // a CPU-bound step; a GPU-shaped one's Python and kernel launches
+  const cpuPartMs = epochMs() - startedAt;
   if (params.waitMs > 0) waitOnDevice(params.waitMs);
-  steps.push([startedAt, epochMs() - startedAt]);
+  steps.push([startedAt, epochMs() - startedAt, cpuPartMs]);
   if (step % 10 === 0) keel.report(step, { stepMs: steps.at(-1)?.[1] ?? 0 }); // as trainers do, in both modes
   if (params.every > 0 && step % params.every === 0) {
     const file = path.join(keel.checkpointDir, `step-${step}.bin`);
