@@ -27,30 +27,9 @@ export function parseTrainerLog(text: string): TrainerRun[] {
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => {
-      const raw = JSON.parse(l) as {
-        job: string;
-        pid: number;
-        start: number;
-        imported: number;
-        end: number;
-        cpu: number;
-      };
-      return {
-        job: raw.job,
-        pid: raw.pid,
-        start: raw.start * 1000,
-        imported: raw.imported * 1000,
-        end: raw.end * 1000,
-        cpu: raw.cpu,
-      };
+      const raw = JSON.parse(l) as TrainerRun; // times in seconds, as Python's time.time() gives them
+      return { ...raw, start: raw.start * 1000, imported: raw.imported * 1000, end: raw.end * 1000 };
     });
-}
-
-/** Nearest-rank percentile (p in 0..1). */
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
 }
 
 /**

@@ -34,7 +34,7 @@ import { connectClient } from '@keel/client';
 import { type ManagedProcess, spawnManaged, stopManaged } from '@keel/client/processes';
 import { startServices } from '@keel/test/harness';
 import { hpoStudy, type StudySpecInput } from '@keel/workflows';
-import { positive, round, table } from './report.ts';
+import { percentile, positive, round, table } from './report.ts';
 import {
   activityLatencies,
   burstSegmentLabels,
@@ -46,7 +46,6 @@ import {
   launchBurst,
   parseTrainerLog,
   peakOverlap,
-  percentile,
   segmentLabels,
   segmentNames,
   slotGaps,
@@ -476,6 +475,8 @@ if (args.out) fs.writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`)
 const perTrial = (cpuSeconds: number | null) => (cpuSeconds === null ? '-' : ((cpuSeconds * 1000) / trials).toFixed(0));
 const localNames = [...new Set(results.flatMap((r) => Object.keys(r.localActivities)))].join(', ');
 const ms = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(0));
+/** `p50 / p95` of a distribution, in whole ms. */
+const pair = (d: { p50?: number; p95?: number } | undefined) => `${ms(d?.p50)} / ${ms(d?.p95)}`;
 console.log(
   `\nHPO study parallel efficiency: ${trials} trials of a ${trialSeconds} s trainer (Python, keel_sdk), random sampler, no pruner:\n\n${table(
     [
@@ -513,14 +514,8 @@ console.log(
       [segmentLabels.trainerEnd, ...results.map(() => '')],
       ...segmentNames
         .filter((s) => results.some((r) => !Number.isNaN(r.handover.segmentsMs[s]?.p50 ?? Number.NaN)))
-        .map((s) => [
-          segmentLabels[s],
-          ...results.map((r) => `${ms(r.handover.segmentsMs[s]?.p50)} / ${ms(r.handover.segmentsMs[s]?.p95)}`),
-        ]),
-      [
-        'total: A ends → B starts',
-        ...results.map((r) => `${ms(r.handover.totalMs.p50)} / ${ms(r.handover.totalMs.p95)}`),
-      ],
+        .map((s) => [segmentLabels[s], ...results.map((r) => pair(r.handover.segmentsMs[s]))]),
+      ['total: A ends → B starts', ...results.map((r) => pair(r.handover.totalMs))],
       [
         'study workflow tasks per handover (mean)',
         ...results.map((r) => String(r.handover.studyWorkflowTasksPerLaunch)),
@@ -534,18 +529,9 @@ console.log(
     [
       ...burstSegmentNames
         .filter((n) => results.some((r) => !Number.isNaN(r.launchBurst.segmentsMs[n]?.p50 ?? Number.NaN)))
-        .map((n) => [
-          burstSegmentLabels[n],
-          ...results.map((r) => `${ms(r.launchBurst.segmentsMs[n]?.p50)} / ${ms(r.launchBurst.segmentsMs[n]?.p95)}`),
-        ]),
-      [
-        'burst: one launch (startChild to next startChild)',
-        ...results.map((r) => `${ms(r.launchBurst.intervalMs.p50)} / ${ms(r.launchBurst.intervalMs.p95)}`),
-      ],
-      [
-        'steady: interval between launches',
-        ...results.map((r) => `${ms(r.launchIntervalMs.p50)} / ${ms(r.launchIntervalMs.p95)}`),
-      ],
+        .map((n) => [burstSegmentLabels[n], ...results.map((r) => pair(r.launchBurst.segmentsMs[n]))]),
+      ['burst: one launch (startChild to next startChild)', ...results.map((r) => pair(r.launchBurst.intervalMs))],
+      ['steady: interval between launches', ...results.map((r) => pair(r.launchIntervalMs))],
       ['study: workflow tasks', ...results.map((r) => String(r.study.workflowTasks))],
       [
         'study: trialReport / trialEnded signals',

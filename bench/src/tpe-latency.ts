@@ -17,7 +17,7 @@ import {
   samplerSchema,
   type TrialView,
 } from '../../workflows/src/hpo/index.ts';
-import { median, round, table } from './report.ts';
+import { median, percentile, round, table } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -89,7 +89,7 @@ const results = historySizes.flatMap((size) => {
       dimensions: Object.keys(space).length,
       suggests,
       medianMs: round(median(ms), 2),
-      p95Ms: round(ms[Math.min(ms.length - 1, Math.ceil(0.95 * ms.length) - 1)] as number, 2),
+      p95Ms: round(percentile(ms, 0.95), 2),
       maxMs: round(ms[ms.length - 1] as number, 2),
     };
   });

@@ -30,8 +30,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { createPruner, createSampler, type Direction, type Params, type TrialView } from './hpo/index.ts';
+import { parseOrFail } from './parse-or-fail.ts';
 import { KeelBestValue, KeelKind, KeelStatus, KeelStudy, KeelTrialsDone } from './search-attributes.ts';
-import { InvalidSpecError, parseStudySpec, type StudySpec, type StudySpecInput } from './specs/index.ts';
+import { maxConcurrencySchema, parseStudySpec, type StudySpec, type StudySpecInput } from './specs/index.ts';
 import { stopSignal, trainingJob } from './training-job.ts';
 
 export type { StudySpec, StudySpecInput } from './specs/index.ts';
@@ -66,7 +67,6 @@ export interface StudyCarry {
   stop: { status: 'stopped' | 'failed'; reason: string } | null;
   samplerExhausted: boolean;
   lastLaunchAtMs: number | null;
-  startedAtMs: number;
   runs: number;
   /** Trial ends that arrived while the previous run was handing over. */
   unappliedEnds?: TrialEnded[];
@@ -138,7 +138,7 @@ function thin(points: [number, number][]): void {
 }
 
 export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Promise<StudyResult> {
-  const spec = validate(input);
+  const spec = parseOrFail(parseStudySpec, input);
   const studyId = workflowInfo().workflowId;
   const direction = spec.objective.direction;
   const state: StudyCarry = carried ?? {
@@ -149,13 +149,11 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
     stop: null,
     samplerExhausted: false,
     lastLaunchAtMs: null,
-    startedAtMs: Date.now(),
     runs: 0,
   };
   state.runs += 1;
   const sampler = createSampler(spec.sampler);
   const pruner = createPruner(spec.pruner);
-  const byNumber = new Map(state.trials.map((t) => [t.number, t]));
   const ended: TrialEnded[] = state.unappliedEnds ?? [];
   delete state.unappliedEnds;
   /** Set by every handler: the main loop looks again. */
@@ -203,8 +201,11 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
     },
   });
   setHandler(trialReportSignal, (report) => {
-    const trial = byNumber.get(report.trialNumber);
+    const trial = state.trials[report.trialNumber]; // numbered in order, from 0
     if (!trial || trial.jobId !== report.jobId || trial.state !== 'running') return; // a stale run
+    // Views share the trials' value arrays, so these stay current as the values below arrive.
+    const own = view(trial);
+    const all = views(state);
     for (const [step, value] of report.points) {
       const last = trial.intermediate[trial.intermediate.length - 1];
       if (last && step <= last[0]) {
@@ -213,11 +214,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
       }
       trial.intermediate.push([step, value]);
       if (trial.intermediate.length > maxPointsPerTrial) thin(trial.intermediate);
-      if (
-        !trial.stopping &&
-        !state.stop &&
-        pruner.shouldPrune({ direction, trial: view(trial), trials: views(state) })
-      ) {
+      if (!trial.stopping && !state.stop && pruner.shouldPrune({ direction, trial: own, trials: all })) {
         trial.stopping = 'pruned';
         wake = true;
       }
@@ -245,7 +242,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
   // ---- the main loop: every side effect happens here, in history's order ----
   for (;;) {
     wake = false;
-    await settleEnded(ended.splice(0), state, byNumber, spec, studyId);
+    await settleEnded(ended.splice(0), state, spec, studyId);
     markTimedOut(spec, state);
     await sendStops(state, stopsSent);
     const status = studyStatus(state);
@@ -268,7 +265,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
       // Every free slot at once (one at a time under a launch interval): at high concurrency
       // trials end several per second, and one launch per loop would fall behind.
       const slots = spec.launchIntervalSeconds > 0 ? 1 : state.maxConcurrency - running();
-      if (wait === 0) childrenOfThisRun.push(...(await launch(slots, spec, state, byNumber, studyId, sampler)));
+      if (wait === 0) childrenOfThisRun.push(...(await launch(slots, spec, state, studyId, sampler)));
       else await condition(() => wake, wait);
       continue;
     }
@@ -294,20 +291,11 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
   return result;
 }
 
+/** What is wrong with a setConcurrency request, in the spec's own terms; null when nothing is. */
 function concurrencyProblem(request: { maxConcurrency: number } | undefined): string | null {
-  const value = request?.maxConcurrency;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1000) return null;
-  return `maxConcurrency: expected an integer from 1 to 1000, got ${JSON.stringify(value)}`;
-}
-
-function validate(input: StudySpecInput): StudySpec {
-  try {
-    return parseStudySpec(input);
-  } catch (err) {
-    if (err instanceof InvalidSpecError)
-      throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpecError', err.issues);
-    throw err;
-  }
+  const checked = maxConcurrencySchema.safeParse(request?.maxConcurrency);
+  if (checked.success) return null;
+  return `maxConcurrency: ${checked.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(request?.maxConcurrency)})`;
 }
 
 function view(t: TrialRecord): TrialView {
@@ -332,13 +320,12 @@ async function launch(
   slots: number,
   spec: StudySpec,
   state: StudyCarry,
-  byNumber: Map<number, TrialRecord>,
   studyId: string,
   sampler: ReturnType<typeof createSampler>,
 ): Promise<Promise<unknown>[]> {
   const picked: TrialRecord[] = [];
   for (let i = 0; i < slots; i++) {
-    const trial = nextTrial(spec, state, byNumber, studyId, sampler);
+    const trial = nextTrial(spec, state, studyId, sampler);
     if (!trial) break;
     picked.push(trial);
   }
@@ -350,13 +337,12 @@ async function launch(
 function nextTrial(
   spec: StudySpec,
   state: StudyCarry,
-  byNumber: Map<number, TrialRecord>,
   studyId: string,
   sampler: ReturnType<typeof createSampler>,
 ): TrialRecord | null {
-  if (state.trials.length >= spec.nTrials && !state.trials.some((t) => t.state === 'pending')) return null;
   let trial = state.trials.find((t) => t.state === 'pending');
   if (!trial) {
+    if (state.trials.length >= spec.nTrials) return null;
     const number = state.trials.length;
     const params = sampler.suggest({
       space: spec.space,
@@ -383,7 +369,6 @@ function nextTrial(
       stopping: null,
     };
     state.trials.push(trial);
-    byNumber.set(number, trial);
   }
   trial.runs += 1;
   trial.jobId = `${studyId}-trial-${trial.number}${trial.runs > 1 ? `-run-${trial.runs}` : ''}`;
@@ -430,16 +415,10 @@ async function startTrial(spec: StudySpec, trial: TrialRecord, studyId: string) 
 }
 
 /** Applies the trials' ends: states, values, retries, the breaker. */
-async function settleEnded(
-  ends: TrialEnded[],
-  state: StudyCarry,
-  byNumber: Map<number, TrialRecord>,
-  spec: StudySpec,
-  studyId: string,
-): Promise<void> {
+async function settleEnded(ends: TrialEnded[], state: StudyCarry, spec: StudySpec, studyId: string): Promise<void> {
   const writes: Promise<void>[] = [];
   for (const end of ends) {
-    const trial = byNumber.get(end.trialNumber);
+    const trial = state.trials[end.trialNumber];
     if (!trial || trial.jobId !== end.jobId || trial.state !== 'running') continue; // a stale run
     const metric = spec.objective.metric;
     // The job's last values, where the reports (every 10 s without a pruner) did not bring them.

@@ -33,8 +33,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { parseOrFail } from './parse-or-fail.ts';
 import { KeelJob, KeelKind, KeelStatus } from './search-attributes.ts';
-import { InvalidSpecError, type JobSpec, type JobSpecInput, parseJobSpec } from './specs/index.ts';
+import { type JobSpec, type JobSpecInput, parseJobSpec } from './specs/index.ts';
 
 export type { JobSpec, JobSpecInput } from './specs/index.ts';
 
@@ -91,7 +92,7 @@ const jobRecord = proxyLocalActivities<KeelActivities>({
 });
 
 export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
-  const spec = validate(input);
+  const spec = parseOrFail(parseJobSpec, input);
   const jobId = workflowInfo().workflowId;
   const rootScope = CancellationScope.current();
   const progress: JobProgress = {
@@ -439,16 +440,6 @@ class CheckpointPipeline {
 }
 
 type Recorded = { checkpointId: number; uri: string };
-
-function validate(input: JobSpecInput): JobSpec {
-  try {
-    return parseJobSpec(input);
-  } catch (err) {
-    if (err instanceof InvalidSpecError)
-      throw ApplicationFailure.nonRetryable(err.message, 'InvalidSpecError', err.issues);
-    throw err;
-  }
-}
 
 function trainerSpec(spec: JobSpec) {
   return {

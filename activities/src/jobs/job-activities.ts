@@ -10,7 +10,7 @@ import {
   markCheckpoint,
   newestCommittedCheckpoint,
   recordCheckpoint,
-  recordIntermediateValue,
+  recordIntermediateValues,
   setBestCheckpoint,
   updateJob,
 } from '@keel/db';
@@ -42,11 +42,11 @@ export function createJobActivities(deps: ActivityDeps) {
     new TrialReporter({
       link,
       jobId,
-      record: async (points) => {
-        for (const [step, value] of points) {
-          await recordIntermediateValue(deps.db, { studyId: link.studyId, trialNumber: link.trialNumber, step, value });
-        }
-      },
+      record: (points) =>
+        recordIntermediateValues(
+          deps.db,
+          points.map(([step, value]) => ({ studyId: link.studyId, trialNumber: link.trialNumber, step, value })),
+        ),
       send: (report) => context.client.workflow.getHandle(link.studyId).signal(trialReportSignalName, report),
       // A study that prunes judges each value as it comes; one that does not only shows the
       // trials' progress, and every signal costs it a workflow task.

@@ -1,5 +1,5 @@
 // HPO studies, their trials and the trials' intermediate values (what pruners compare).
-import { and, asc, desc, eq, isNotNull, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull, type SQL, sql } from 'drizzle-orm';
 import { RecordNotFoundError } from '../errors.ts';
 import type { KeelDatabase } from '../open.ts';
 import type { Direction, JsonObject, StudyStatus, TrialState } from '../states.ts';
@@ -213,13 +213,22 @@ export interface NewIntermediateValue {
 
 /** Records a trial's value at a step; reporting the same step again replaces the value. */
 export async function recordIntermediateValue(db: KeelDatabase, value: NewIntermediateValue): Promise<void> {
+  await recordIntermediateValues(db, [value]);
+}
+
+/** Records many values in one statement (a batch of a trial's reports), with the same rule. */
+export async function recordIntermediateValues(db: KeelDatabase, values: NewIntermediateValue[]): Promise<void> {
+  // One row per (study, trial, step), the last value winning: PostgreSQL refuses an upsert that
+  // would touch the same row twice in one statement.
+  const unique = [...new Map(values.map((v) => [`${v.studyId}\u0000${v.trialNumber}\u0000${v.step}`, v])).values()];
+  if (unique.length === 0) return;
   const { trialValues } = db.tables;
   await db.orm
     .insert(trialValues)
-    .values(value)
+    .values(unique)
     .onConflictDoUpdate({
       target: [trialValues.studyId, trialValues.trialNumber, trialValues.step],
-      set: { value: value.value },
+      set: { value: sql`excluded.value` },
     });
 }
 

@@ -23,6 +23,7 @@ import {
   RecordNotFoundError,
   recordCheckpoint,
   recordIntermediateValue,
+  recordIntermediateValues,
   recordTrial,
   setBestCheckpoint,
   updateJob,
@@ -236,6 +237,25 @@ describe.each<Dialect>(['sqlite', 'postgres'])('repository on %s', (dialect) => 
       [1, 1.3],
     ]);
     expect(await intermediateValues(db, 'study-iv')).toHaveLength(6);
+  });
+
+  test('intermediate values in one batch: new steps added, a step given twice keeps its last value', async () => {
+    await createStudy(db, {
+      id: 'study-ivb',
+      name: 'ivb',
+      spec: {},
+      objective: { metric: 'l', direction: 'minimize' },
+    });
+    await recordIntermediateValues(db, [{ studyId: 'study-ivb', trialNumber: 0, step: 1, value: 1 }]);
+    await recordIntermediateValues(db, [
+      { studyId: 'study-ivb', trialNumber: 0, step: 1, value: 0.9 },
+      { studyId: 'study-ivb', trialNumber: 0, step: 2, value: 0.8 },
+      { studyId: 'study-ivb', trialNumber: 0, step: 2, value: 0.7 },
+    ]);
+    expect((await intermediateValues(db, 'study-ivb')).map((v) => [v.step, v.value])).toEqual([
+      [1, 0.9],
+      [2, 0.7],
+    ]);
   });
 
   test('workers starting together apply each migration exactly once', async () => {

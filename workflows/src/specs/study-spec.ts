@@ -9,6 +9,9 @@ import { parseSpec } from './validate.ts';
 /** The trial template: a job spec without the link to a study, which the study sets itself. */
 const trialTemplateSchema = jobSpecSchema.omit({ trial: true });
 
+/** Trials at once: in the spec, and in setConcurrency while the study runs. */
+export const maxConcurrencySchema = z.int().min(1).max(1000);
+
 export const studySpecSchema = z
   .strictObject({
     /** A label for people; the workflow id is the study's identity. */
@@ -18,7 +21,7 @@ export const studySpecSchema = z
     objective: objectiveSchema,
     nTrials: z.int().min(1).max(100_000).default(20),
     /** Trials running at once, at most. Can be changed while the study runs (setConcurrency). */
-    maxConcurrency: z.int().min(1).max(1000).default(4),
+    maxConcurrency: maxConcurrencySchema.default(4),
     /** Seeds the sampler: the same seed and results give the same params. */
     seed: z
       .int()
