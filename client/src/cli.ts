@@ -2,7 +2,9 @@
 // The `keel` command line. Run it from the repo with `npm run keel -- <command>`
 // (or `pnpm keel <command>`); `keel <command> --help` describes each command.
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { registerCheckpointCommands, registerJobCommands, registerStudyCommands } from './cli/commands.ts';
+import { exitCodeOf, exitCodes } from './cli/errors.ts';
 import { devDefaults, startDevEnvironment } from './dev.ts';
 import { stopOnSignal } from './signals.ts';
 
@@ -16,7 +18,18 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const program = new Command('keel')
   .description('Durable GPU training jobs and HPO studies on Temporal')
-  .showHelpAfterError();
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 1 failed (a job or study that failed, a checksum mismatch), 2 bad input ' +
+      '(options, spec file), 3 no such job/study/checkpoint, 4 Temporal unreachable.\n' +
+      'Temporal connection: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* or a ' +
+      'Temporal config profile; database: DATABASE_URL (default .keel/keel.db).',
+  )
+  .showHelpAfterError()
+  // Usage errors exit 2 like other CLIs (commander's default is 1, the code of a failed study).
+  .exitOverride((err) => {
+    throw err;
+  });
 
 program
   .command('dev')
@@ -58,6 +71,10 @@ program
     await runWorker(loadWorkerConfig());
   });
 
+registerJobCommands(program);
+registerStudyCommands(program);
+registerCheckpointCommands(program);
+
 function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) {
@@ -66,9 +83,26 @@ function parsePort(value: string): number {
   return port;
 }
 
+// Subcommands inherit the override so their usage errors come here too.
+for (const command of program.commands) {
+  command.exitOverride((err) => {
+    throw err;
+  });
+  for (const sub of command.commands) {
+    sub.exitOverride((err) => {
+      throw err;
+    });
+  }
+}
+
 try {
   await program.parseAsync();
+  process.exit(exitCodes.ok); // the Temporal connection's timers would keep the process alive
 } catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander has printed the message (or the help, for --help: exit code 0).
+    process.exit(err.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
+  }
   console.error(`keel: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  process.exit(exitCodeOf(err));
 }

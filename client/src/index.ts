@@ -1,8 +1,13 @@
-// @keel/client: what scripts use to talk to keel. Today: a Temporal client configured like the
-// workers. The typed job and study client (startJob, startStudy, progress, ...) comes with #4-#6.
+// @keel/client: what scripts use to talk to keel (Node, Bun and Deno).
+//   const keel = await KeelClient.connect();
+//   const { studyId } = await keel.startStudy(spec);
+//   for await (const p of keel.watchStudy(studyId)) console.log(p.counts);
 import { loadTemporalConfig } from '@keel/workers/config';
 import { Client, Connection } from '@temporalio/client';
 import type { ClientConnectConfig } from '@temporalio/envconfig';
+
+export { InvalidSpecError } from '@keel/workflows/specs';
+export * from './keel-client.ts';
 
 /** A Temporal client configured like keel's workers (TEMPORAL_ADDRESS, namespace, TLS, API key). */
 export async function connectClient(config: ClientConnectConfig = loadTemporalConfig()): Promise<Client> {

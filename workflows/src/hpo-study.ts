@@ -75,12 +75,15 @@ export interface StudyCarry {
 export interface StudyProgress {
   studyId: string;
   status: StudyStatus;
+  objective: { metric: string; direction: Direction };
   nTrials: number;
   maxConcurrency: number;
   counts: Record<TrialStatus, number>;
   best: { number: number; value: number; params: Params } | null;
   /** Seconds until the last trial ends, from observed trial durations; null until one has ended. */
   etaSeconds: number | null;
+  /** Mean seconds a trial took, from the trials that ended; null until one has. */
+  meanTrialSeconds: number | null;
   stopReason: string | null;
   /** Workflow runs so far (the study continues as new as its history grows). */
   runs: number;
@@ -90,7 +93,11 @@ export interface StudyProgress {
     value: number | null;
     params: Params;
     jobId: string;
+    /** The newest step and objective value the trial reported. */
     step: number | null;
+    lastValue: number | null;
+    startedAtMs: number | null;
+    endedAtMs: number | null;
   }[];
 }
 
@@ -162,7 +169,9 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
   const running = () => state.trials.filter((t) => t.state === 'running').length;
   const hasWork = () =>
     state.trials.some((t) => t.state === 'pending') || (!state.samplerExhausted && state.trials.length < spec.nTrials);
-  const progress = () => buildProgress(studyId, spec, state);
+  /** Set once the study has finished, so queries of the closed workflow say how it ended. */
+  let finished: StudyResult['status'] | null = null;
+  const progress = () => buildProgress(studyId, spec, state, finished);
 
   // ---- handlers: they change state and wake the main loop, nothing else ----
   const control =
@@ -277,6 +286,7 @@ export async function hpoStudy(input: StudySpecInput, carried?: StudyCarry): Pro
 
   await Promise.all(childrenOfThisRun);
   const result = finalResult(state, direction);
+  finished = result.status;
   upsertSearchAttributes([{ key: KeelStatus, value: result.status }]);
   render(progress(), direction);
   await record.setStudyStatus({
@@ -572,7 +582,12 @@ function finalResult(state: StudyCarry, direction: Direction): StudyResult {
   };
 }
 
-function buildProgress(studyId: string, spec: StudySpec, state: StudyCarry): StudyProgress {
+function buildProgress(
+  studyId: string,
+  spec: StudySpec,
+  state: StudyCarry,
+  finished: StudyResult['status'] | null,
+): StudyProgress {
   const best = bestTrial(state, spec.objective.direction);
   const c = counts(state);
   const durations = state.trials
@@ -586,12 +601,14 @@ function buildProgress(studyId: string, spec: StudySpec, state: StudyCarry): Stu
       : Math.round((Math.ceil(left / Math.max(1, state.maxConcurrency)) * mean) / 1000);
   return {
     studyId,
-    status: studyStatus(state),
+    status: finished ?? studyStatus(state),
+    objective: { metric: spec.objective.metric, direction: spec.objective.direction },
     nTrials: spec.nTrials,
     maxConcurrency: state.maxConcurrency,
     counts: c,
     best: best ? { number: best.number, value: best.value as number, params: best.params } : null,
     etaSeconds,
+    meanTrialSeconds: mean === null ? null : Math.round(mean) / 1000,
     stopReason: state.stop?.reason ?? null,
     runs: state.runs,
     trials: state.trials.map((t) => ({
@@ -601,6 +618,9 @@ function buildProgress(studyId: string, spec: StudySpec, state: StudyCarry): Stu
       params: t.params,
       jobId: t.jobId,
       step: t.intermediate[t.intermediate.length - 1]?.[0] ?? null,
+      lastValue: t.intermediate[t.intermediate.length - 1]?.[1] ?? null,
+      startedAtMs: t.startedAtMs,
+      endedAtMs: t.endedAtMs,
     })),
   };
 }
