@@ -419,6 +419,10 @@ async function startTrial(spec: StudySpec, trial: TrialRecord, studyId: string) 
     // The study continues as new while trials run: they must outlive the run that started them.
     parentClosePolicy: ParentClosePolicy.ABANDON,
     typedSearchAttributes: [{ key: KeelStudy, value: studyId }] as never,
+    // What the Temporal UI shows for the trial's job: which study, which params.
+    staticSummary: `trial ${trial.number} of study ${studyId}: ${Object.entries(trial.params)
+      .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(4)) : v}`)
+      .join(', ')}`,
   });
   const [, child] = await Promise.all([recorded, started]);
   return child;
@@ -636,7 +640,9 @@ function render(p: StudyProgress, direction: Direction): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v);
   setCurrentDetails(
     [
-      `**${p.status}** · ${c.completed + c.pruned + c.failed + c.stopped}/${p.nTrials} done · running ${c.running} (max ${p.maxConcurrency})`,
+      // Blank lines between: markdown would join the lines into one paragraph.
+      `**${p.status}** · ${c.completed + c.pruned + c.failed + c.stopped} of ${p.nTrials} done · running ${c.running} (max ${p.maxConcurrency})`,
+      '',
       `completed ${c.completed} · pruned ${c.pruned} · failed ${c.failed} · stopped ${c.stopped}` +
         (p.etaSeconds !== null ? ` · ETA ${p.etaSeconds}s` : ''),
       '',
