@@ -213,7 +213,8 @@ export function registerStudyCommands(program: Command): void {
 }
 
 async function watchStudy(keel: KeelClient, id: string, opts: { interval?: number; plain?: boolean }): Promise<void> {
-  const live = process.stdout.isTTY && !opts.plain;
+  // A terminal of unknown size (rows 0) would show nothing: plain lines there too.
+  const live = process.stdout.isTTY && (process.stdout.rows ?? 0) > 0 && !opts.plain;
   let last: StudyProgress | undefined;
   for await (const p of keel.watchStudy(id, { intervalMs: opts.interval ?? 1000 })) {
     if (live) logUpdate(studyFrame(p, Date.now()).join('\n'));
