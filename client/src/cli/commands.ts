@@ -39,6 +39,14 @@ export function uiLink(workflowId: string, env = process.env): string | null {
   return `${base.replace(/\/$/, '')}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
+function printStarted(kind: 'job' | 'study', id: string, started: object, opts: JsonOption): void {
+  const ui = uiLink(id);
+  if (opts.json) return printJson({ ...started, ui });
+  console.log(`started ${kind} ${id}`);
+  if (ui) console.log(`  UI: ${ui}`);
+  console.log(`  watch: keel ${kind} watch ${id}`);
+}
+
 function parseCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0.');
@@ -58,13 +66,7 @@ export function registerJobCommands(program: Command): void {
       const spec = (await readSpecFile(file)) as JobSpecInput;
       await withClient(async (keel) => {
         const started = await keel.startJob(spec, opts.id ? { id: opts.id } : {});
-        if (opts.json) printJson({ ...started, ui: uiLink(started.jobId) });
-        else {
-          console.log(`started job ${started.jobId}`);
-          const ui = uiLink(started.jobId);
-          if (ui) console.log(`  UI: ${ui}`);
-          console.log(`  watch: keel job watch ${started.jobId}`);
-        }
+        printStarted('job', started.jobId, started, opts);
         if (opts.watch) await watchJob(keel, started.jobId);
       });
     });
@@ -120,13 +122,7 @@ export function registerStudyCommands(program: Command): void {
       const spec = (await readSpecFile(file)) as StudySpecInput;
       await withClient(async (keel) => {
         const started = await keel.startStudy(spec, opts.id ? { id: opts.id } : {});
-        if (opts.json) printJson({ ...started, ui: uiLink(started.studyId) });
-        else {
-          console.log(`started study ${started.studyId}`);
-          const ui = uiLink(started.studyId);
-          if (ui) console.log(`  UI: ${ui}`);
-          console.log(`  watch: keel study watch ${started.studyId}`);
-        }
+        printStarted('study', started.studyId, started, opts);
         if (opts.watch) await watchStudy(keel, started.studyId, {});
       });
     });

@@ -8,16 +8,11 @@ import { promisify } from 'node:util';
 import { KeelClient } from '@keel/client';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
+import { runtimeNames, runtimes } from '../harness/runtimes.ts';
 import { clientEnv, mlpStudy } from './fixtures/specs.ts';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./fixtures/start-study.ts', import.meta.url));
-const bin = (name: string) => path.resolve('node_modules/.bin', name);
-const runtimes: Record<string, string[]> = {
-  node: [process.execPath],
-  bun: [bin('bun')],
-  deno: [bin('deno'), 'run', '--allow-all'],
-};
 
 const services = inject('services');
 const worker = useInProcessWorker('client-rt', services.temporal);
@@ -32,8 +27,8 @@ beforeAll(async () => {
 afterAll(() => keel?.close());
 
 describe('a script on each runtime', () => {
-  test.each(Object.keys(runtimes))('starts a study and reads its progress under %s', async (runtime) => {
-    const [command, ...args] = runtimes[runtime] as string[];
+  test.each(runtimeNames)('starts a study and reads its progress under %s', async (runtime) => {
+    const [command, ...args] = runtimes[runtime];
     const spec = mlpStudy(worker, { name: `from ${runtime}`, nTrials: 2 });
     const { stdout } = await run(command as string, [...args, script, JSON.stringify(spec)], {
       env: { ...process.env, ...clientEnv(worker) },

@@ -7,15 +7,10 @@ import { promisify } from 'node:util';
 import { createStudy, type Dialect, migrateDatabase, openDatabase, recordTrial, updateTrial } from '@keel/db';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { type FreshDatabase, freshDatabase } from '../harness/databases.ts';
+import { runtimeNames, runtimes } from '../harness/runtimes.ts';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./fixtures/read-study.ts', import.meta.url));
-const bin = (name: string) => path.resolve('node_modules/.bin', name);
-const runtimes: Record<string, string[]> = {
-  node: [process.execPath],
-  bun: [bin('bun')],
-  deno: [bin('deno'), 'run', '--allow-all'],
-};
 
 describe.each<Dialect>(['sqlite', 'postgres'])('reading a %s database', (dialect) => {
   let fresh: FreshDatabase;
@@ -38,8 +33,8 @@ describe.each<Dialect>(['sqlite', 'postgres'])('reading a %s database', (dialect
   });
   afterAll(() => fresh?.drop());
 
-  test.each(Object.keys(runtimes))('under %s', async (runtime) => {
-    const [command, ...args] = runtimes[runtime] as string[];
+  test.each(runtimeNames)('under %s', async (runtime) => {
+    const [command, ...args] = runtimes[runtime];
     const { stdout } = await run(command as string, [...args, script, fresh.url, 's1']);
     expect(JSON.parse(stdout)).toEqual({ dialect, study: 'lr-sweep', trials: 3, best: 1 });
   });

@@ -7,24 +7,19 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { clientEnv, mlpJob, mlpStudy } from '../client/fixtures/specs.ts';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
+import { type Runtime, runtimeNames, runtimes } from '../harness/runtimes.ts';
 
 const services = inject('services');
 const worker = useInProcessWorker('edge', services.temporal);
 const main = path.resolve('edge/src/main.ts');
-const bin = (name: string) => path.resolve('node_modules/.bin', name);
-const runtimes: Record<string, string[]> = {
-  node: [process.execPath, main],
-  bun: [bin('bun'), main],
-  deno: [bin('deno'), 'run', '--allow-all', main],
-};
 const token = 'test-token-0123456789abcdef';
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests read the API's JSON field by field
 const json = (response: Response): Promise<any> => response.json();
 
 /** Starts the API process and resolves once it printed where it listens. */
-function startApi(runtime: string, env: Record<string, string>): Promise<{ url: string; process: ChildProcess }> {
-  const [command, ...args] = runtimes[runtime] as string[];
+function startApi(runtime: Runtime, env: Record<string, string>): Promise<{ url: string; process: ChildProcess }> {
+  const [command, ...args] = [...runtimes[runtime], main];
   const child = spawn(command as string, args, {
     env: { ...process.env, ...clientEnv(worker), KEEL_API_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,7 +63,7 @@ async function readEvents(response: Response): Promise<{ event: string; data: un
   return events;
 }
 
-describe.each(Object.keys(runtimes))('the HTTP API under %s', (runtime) => {
+describe.each(runtimeNames)('the HTTP API under %s', (runtime) => {
   let api: { url: string; process: ChildProcess };
   const call = (route: string, init: RequestInit = {}, auth = `Bearer ${token}`) =>
     fetch(`${api.url}${route}`, {
