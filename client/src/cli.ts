@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerCheckpointCommands, registerJobCommands, registerStudyCommands } from './cli/commands.ts';
-import { exitCodeOf, exitCodes } from './cli/errors.ts';
+import { CliError, exitCodeOf, exitCodes } from './cli/errors.ts';
 import { devDefaults, startDevEnvironment } from './dev.ts';
 import { stopOnSignal } from './signals.ts';
 
@@ -66,9 +66,19 @@ program
     'Run a keel worker. Temporal connection from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, ' +
       'TEMPORAL_TLS_* (or a Temporal config profile); task queue from KEEL_TASK_QUEUE (default keel).',
   )
-  .action(async () => {
+  .option(
+    '--check',
+    'check everything the worker needs (Temporal, database, storage write/read/delete, work dir, GPUs), ' +
+      'print what was found, exit 0 if all is well and 1 if not; takes no work',
+  )
+  .action(async (opts: { check?: boolean }) => {
     const { loadWorkerConfig, runWorker } = await import('@keel/workers');
-    await runWorker(loadWorkerConfig());
+    if (!opts.check) return runWorker(loadWorkerConfig());
+    const { checkWorker } = await import('@keel/workers/check');
+    const results = await checkWorker(loadWorkerConfig());
+    for (const r of results) console.log(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.name.padEnd(8)}  ${r.detail}`);
+    const failed = results.filter((r) => !r.ok).map((r) => r.name);
+    if (failed.length > 0) throw new CliError(`worker check failed: ${failed.join(', ')}`, exitCodes.failed);
   });
 
 registerJobCommands(program);
