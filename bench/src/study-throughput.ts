@@ -75,7 +75,7 @@ const seed = positive(args.seed, '--seed');
 const repo = path.resolve(import.meta.dirname, '../..');
 const cli = path.join(repo, 'client/src/cli.ts');
 const trainer = path.join(import.meta.dirname, 'study_throughput_trainer.py');
-const sdkPath = path.join(repo, 'sdk/python');
+const sdkPath = path.join(repo, 'sdk/python/src');
 const name = `throughput-${process.pid}`;
 /** What the worker runs (read at start: the working tree may change while the benchmark runs). */
 const code = codeVersion();

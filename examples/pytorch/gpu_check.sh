@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Runs the PyTorch example on an NVIDIA GPU, alone (no keel needed), and checks what the README
 # promises there: it trains on CUDA, a run resumed from a checkpoint ends with the same weights as
-# an uninterrupted one, and two runs with the same seed agree. GPU utilisation and memory are
-# sampled every 100 ms meanwhile, so the figures during training and during checkpoints can be read.
+# an uninterrupted one, two runs with the same seed agree, and save_async (checkpoints written in
+# a background thread) changes nothing in the weights. GPU utilisation and memory are sampled every
+# 100 ms meanwhile; checkpoint_utilisation.py then compares the GPU's utilisation during
+# checkpoints with and without save_async (the runs "big" and "big-async").
 #
 #   bash examples/pytorch/gpu_check.sh [OUT_DIR]      # default: ./gpu-check
 #
 # Writes to OUT_DIR: env.txt (GPU, driver, torch), smi.csv (nvidia-smi samples), runs.log (every
 # run's output, each line stamped with the time and the run's name), results.txt (one line per
-# check, and PASS/FAIL). Exits 1 if a check failed.
+# check, PASS/FAIL, and the utilisation figures), checkpoint-utilisation.json (the same figures).
+# Exits 1 if a check failed. Needs about 12 GB of free disk for the big runs' checkpoints.
 set -uo pipefail
 out=$(mkdir -p "${1:-gpu-check}" && cd "${1:-gpu-check}" && pwd)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
-export PYTHONUNBUFFERED=1 PYTHONPATH="$repo/sdk/python${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$repo/sdk/python/src${PYTHONPATH:+:$PYTHONPATH}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 : >"$out/runs.log"
@@ -43,12 +46,22 @@ check() { # check WHAT A B: PASS when A == B (and not empty)
   if [ -n "$2" ] && [ "$2" != None ] && [ "$2" = "$3" ]; then echo "PASS $1 ($2)"; else echo "FAIL $1 ($2 vs $3)"; fi | tee -a "$out/results.txt"
 }
 
-# A heavier configuration, so the GPU has work: ~50M parameters, 600 MB checkpoints (weights + AdamW).
-big='{"width":4096,"depth":4,"batch_size":8192,"train_size":200000,"steps":600,"checkpoint_every":200,"eval_every":100}'
+# A heavier configuration, so the GPU has work: ~50M parameters, 600 MB checkpoints (weights + AdamW),
+# one every 100 steps: 5 checkpoints in mid-run to measure, with plain saves and with save_async.
+big_params='"width":4096,"depth":4,"batch_size":8192,"train_size":200000,"steps":600,"checkpoint_every":100,"eval_every":100'
+big="{$big_params}"
+big_async="{$big_params,\"save_async\":true}"
 r1=$(run big "$big")
 r2=$(run big-resumed "$big" KEEL_RESUME_FROM="$work/big/step-200" KEEL_RESUME_STEP=200)
 echo "big: $r1" | tee -a "$out/results.txt"
 check "$(device <<<"$r1"), big: resumed from step 200 = uninterrupted" "$(sha <<<"$r1")" "$(sha <<<"$r2")"
+rm -rf "$work/big-resumed"
+a1=$(run big-async "$big_async")
+a2=$(run big-async-resumed "$big_async" KEEL_RESUME_FROM="$work/big-async/step-200" KEEL_RESUME_STEP=200)
+echo "big-async: $a1" | tee -a "$out/results.txt"
+check "$(device <<<"$a1"), big: save_async = plain saves" "$(sha <<<"$a1")" "$(sha <<<"$r1")"
+check "$(device <<<"$a1"), big: resumed from save_async's step 200 = uninterrupted" "$(sha <<<"$a2")" "$(sha <<<"$r1")"
+rm -rf "$work/big" "$work/big-async" "$work/big-async-resumed"
 
 # The defaults (a small MLP): resume and run-to-run determinism on CUDA, then on the CPU.
 s1=$(run small '{}')
@@ -70,4 +83,6 @@ fi
 
 kill "$sampler" 2>/dev/null
 wait "$sampler" 2>/dev/null
+# GPU utilisation during the checkpoints of the two big runs: plain saves vs save_async.
+python3 examples/pytorch/checkpoint_utilisation.py "$out" big big-async | tee -a "$out/results.txt"
 ! grep -q '^FAIL' "$out/results.txt"

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""A real PyTorch trainer that speaks keel's trainer protocol through sdk/python/keel_sdk.py.
+"""A real PyTorch trainer that speaks keel's trainer protocol through keel_sdk (sdk/python).
 
     python examples/pytorch/train.py                            # alone: defaults, ./checkpoints
     KEEL_PARAMS='{"learning_rate":0.01,"width":256}' python examples/pytorch/train.py
+    python examples/pytorch/train.py --save-async               # checkpoints written in the background
 
 An MLP (``depth`` hidden layers of ``width`` units, ReLU, dropout) trained with AdamW on a
 classification set made offline: 5-arm noisy 2-D spirals generated from ``data_seed`` (default), or
 scikit-learn's 8x8 digits (``"dataset": "digits"``, needs scikit-learn). CUDA when present, else
 CPU. Under keel (``KEEL_CONTROL`` set) it reports metrics and checkpoints, resumes from
 ``KEEL_RESUME_FROM`` (model, optimizer, every RNG, the step, the loss window) and saves a final
-checkpoint when keel stops it or SIGTERM arrives. Alone it does the same locally.
+checkpoint when keel stops it or SIGTERM arrives. Alone it does the same locally. With
+``save_async`` (the param, or ``--save-async``) each checkpoint is a snapshot in CPU memory that
+keel_sdk.save_async writes and hands to keel in a background thread while training goes on.
 
 The last line on stdout is the result, as JSON: the final metrics and the sha256 of the weights.
 Exit codes: 0 done or stopped, 1 an error (an unusable checkpoint, divergence, a refused
@@ -20,6 +23,7 @@ See README.md beside this file.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -32,7 +36,7 @@ from typing import Any, Dict, List, Optional, Tuple
 try:
     import keel_sdk as keel
 except ImportError:  # run from a checkout without PYTHONPATH: use the repository's SDK
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdk", "python"))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sdk", "python", "src"))
     import keel_sdk as keel
 
 FORMAT = "keel-example-pytorch/1"
@@ -78,6 +82,7 @@ DEFAULTS: Dict[str, Any] = {
     "deterministic": True,
     "fail_at_step": None,
     "step_delay_ms": 0,
+    "save_async": False,
 }
 ALIASES = {"lr": "learning_rate", "hidden": "width", "hidden_size": "width"}
 
@@ -137,6 +142,8 @@ def parse_params(raw: Dict[str, Any]) -> Dict[str, Any]:
         raise ParamError(f"deterministic must be true or false, not {p['deterministic']!r}")
     p["fail_at_step"] = _int("fail_at_step", p["fail_at_step"], 1, 10**9, optional=True)
     p["step_delay_ms"] = _int("step_delay_ms", p["step_delay_ms"], 0, 60_000)
+    if not isinstance(p["save_async"], bool):
+        raise ParamError(f"save_async must be true or false, not {p['save_async']!r}")
     if p["epochs"] is not None:
         if "steps" in given:
             raise ParamError("give steps or epochs, not both")
@@ -223,9 +230,14 @@ def pick_device(p: Dict[str, Any], torch: Any) -> Any:
 
 
 def weights_sha256(model: Any) -> str:
-    """sha256 over every tensor of the state dict: its name, dtype, shape and raw bytes."""
+    """sha256 over every tensor of the model's state dict: its name, dtype, shape and raw bytes."""
+    return state_dict_sha256(model.state_dict())
+
+
+def state_dict_sha256(state_dict: Dict[str, Any]) -> str:
+    """weights_sha256 of a state dict (the model's, or a CPU snapshot of it: the same bytes)."""
     h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state_dict.items():
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
         flat = t.reshape(-1)
@@ -279,9 +291,22 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def main() -> int:
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="A PyTorch trainer on keel; its params come from KEEL_PARAMS.")
+    parser.add_argument(
+        "--save-async",
+        action="store_true",
+        help="the same as the param save_async: write checkpoints in the background (keel_sdk.save_async)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: List[str]) -> int:
     started = time.time()
+    args = parse_args(argv)  # bad arguments: argparse exits 2
     raw = keel.params()  # KEEL_PARAMS; {} when run by hand
+    if args.save_async:
+        raw = {**raw, "save_async": True}
     p = parse_params(raw)
     torch = import_torch(p)
     import torch.nn.functional as F
@@ -368,10 +393,27 @@ def main() -> int:
 
     said_at = time.monotonic()
 
+    def write_checkpoint(state: Dict[str, Any], folder: str) -> None:
+        """Writes state.pt and meta.json into a checkpoint folder. In the training loop (a plain
+        save), or in keel_sdk's background thread (save_async: then `state` is its CPU snapshot)."""
+        began = time.time()
+        # Written under a temporary name and renamed: state.pt is complete once it exists.
+        tmp = os.path.join(folder, STATE_FILE + ".partial")
+        torch.save(state, tmp)
+        os.replace(tmp, os.path.join(folder, STATE_FILE))
+        meta = {"format": FORMAT, "step": state["step"], "metrics": state["metrics"]}
+        meta.update(weightsSha256=state_dict_sha256(state["model"]), device=state["device"])
+        meta.update(torch=torch.__version__, params=state["params"])
+        with open(os.path.join(folder, META_FILE), "w") as f:
+            json.dump(meta, f, indent=1)
+        if p["save_async"]:
+            written = time.time()
+            log(f"checkpoint step-{state['step']} written in the background ({written - began:.3f}s)")
+            timing(step=state["step"], mode="async", written=written)
+
     def save(metrics: Dict[str, float]) -> None:
         nonlocal last_saved, said_at
-        t0 = time.monotonic()
-        folder = keel.new_checkpoint_path(step)  # <checkpoint dir>/step-<N>/, new and empty
+        t0, began = time.monotonic(), time.time()
         state = {
             "format": FORMAT,
             "step": step,
@@ -383,26 +425,43 @@ def main() -> int:
             "device": device.type,
             "metrics": metrics,
         }
-        # Written under a temporary name and renamed: state.pt is complete once it exists.
-        tmp = os.path.join(folder, STATE_FILE + ".partial")
-        torch.save(state, tmp)
-        os.replace(tmp, os.path.join(folder, STATE_FILE))
-        meta = {"format": FORMAT, "step": step, "metrics": metrics, "weightsSha256": weights_sha256(model)}
-        meta.update(device=device.type, torch=torch.__version__, params=p)
-        with open(os.path.join(folder, META_FILE), "w") as f:
-            json.dump(meta, f, indent=1)
-        saved = time.monotonic()
+        if p["save_async"]:
+            # A snapshot in CPU memory now: the loop waits only for the copy. keel_sdk's background
+            # thread writes it into a new step folder, then reports it, while training goes on.
+            try:
+                keel.save_async(state, step, path_name="", metrics=metrics, serializer=write_checkpoint)
+            except keel.KeelError:  # an earlier background save failed
+                if keel.stop_reason() != "keel disconnected":
+                    raise
+                log(f"keel is gone: checkpoint step-{step} is not saved")
+            handed = time.monotonic()
+            log(f"checkpoint step-{step}: snapshot {handed - t0:.3f}s; written and handed off in the background")
+        else:
+            folder = keel.new_checkpoint_path(step)  # <checkpoint dir>/step-<N>/, new and empty
+            write_checkpoint(state, folder)
+            saved = time.monotonic()
+            try:
+                keel.checkpoint(step, folder, metrics)  # returns once keel has staged it (hard link)
+            except keel.KeelError:
+                if keel.stop_reason() != "keel disconnected":
+                    raise
+                log(f"keel is gone: checkpoint {folder} stays local")
+            handed = time.monotonic()
+            where = "staged by keel" if keel.attached() else "saved"
+            log(f"checkpoint step-{step} {where} (save {saved - t0:.3f}s, hand-off {1000 * (handed - saved):.1f}ms)")
+        # For gpu_check.sh: when the loop stopped for this checkpoint and when it went on (epoch seconds).
+        timing(step=step, mode="async" if p["save_async"] else "sync", start=began, resume=time.time())
+        last_saved = step
+        said_at = handed
+
+    def flush_saves() -> None:
+        """Waits until every save_async checkpoint has been written and handed to keel."""
         try:
-            keel.checkpoint(step, folder, metrics)  # returns once keel has staged it (hard link)
+            keel.wait_for_saves()
         except keel.KeelError:
             if keel.stop_reason() != "keel disconnected":
                 raise
-            log(f"keel is gone: checkpoint {folder} stays local")
-        handed = time.monotonic()
-        where = "staged by keel" if keel.attached() else "saved"
-        log(f"checkpoint step-{step} {where} (save {saved - t0:.3f}s, hand-off {1000 * (handed - saved):.1f}ms)")
-        last_saved = step
-        said_at = handed
+            log("keel is gone: the last checkpoints stay local")
 
     model.train()
     loop_started, first_step = time.monotonic(), step
@@ -459,6 +518,7 @@ def main() -> int:
         metrics = validate()
         keel.report(step, metrics)
         save(metrics)
+    flush_saves()  # before the result line: a failed background save fails the run
     train_loss, train_acc = evaluate(x_train, y_train)
     final = {"step": step, "train_loss": train_loss, "train_acc": train_acc, **validate()}
     result: Dict[str, Any] = {"final": final, "weightsSha256": weights_sha256(model), "device": device.type}
@@ -471,6 +531,10 @@ def main() -> int:
     print(json.dumps(result), flush=True)
     keel.done(final)
     return 0
+
+
+def timing(**fields: Any) -> None:
+    print(f"pytorch: checkpoint-timing {json.dumps(fields)}", file=sys.stderr, flush=True)
 
 
 def load_checkpoint(resume: Any, torch: Any) -> Tuple[Dict[str, Any], str]:
@@ -505,7 +569,7 @@ def check_resumable(state: Dict[str, Any], p: Dict[str, Any], step: int, folder:
 
 if __name__ == "__main__":
     try:
-        sys.exit(main())
+        sys.exit(main(sys.argv[1:]))
     except ParamError as err:
         log(f"cannot start: {err}")
         sys.exit(2)
@@ -514,4 +578,7 @@ if __name__ == "__main__":
         sys.exit(3)
     except keel.CheckpointRefused as err:
         log(f"keel refused the checkpoint of step {err.step}: {err}")
+        sys.exit(1)
+    except keel.AsyncSaveError as err:  # a save_async checkpoint failed (or keel refused it)
+        log(str(err))
         sys.exit(1)

@@ -1,5 +1,5 @@
-"""Shared fixtures: the SDK on sys.path, a clean SDK state and environment per test, and a runner
-for keel's real trainer side (run_with_keel.ts under Node, from scripts/bootstrap.sh's tools)."""
+"""Shared fixtures: the SDK (sdk/python/src) on sys.path, a clean SDK state and environment per
+test, and a runner for keel's real trainer side (run_with_keel.ts under Node, from scripts/bootstrap.sh's tools)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 TESTS = Path(__file__).resolve().parent
-SDK = TESTS.parent
+SDK = TESTS.parent  # sdk/python: pyproject.toml, README.md, src/, tests/
+SDK_SRC = SDK / "src"  # the import root: what PYTHONPATH names for trainers run from a checkout
 REPO = SDK.parent.parent
 HARNESS = TESTS / "run_with_keel.ts"
 TRAINER = TESTS / "trainers" / "trainer.py"
 
-sys.path.insert(0, str(SDK))
+sys.path.insert(0, str(SDK_SRC))
 
 import keel_sdk  # noqa: E402
 
@@ -50,7 +51,7 @@ def clean_sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def trainer_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """The environment for a trainer subprocess: this one, without keel's variables, SDK on the path."""
     env = {k: v for k, v in os.environ.items() if k not in KEEL_VARS}
-    env["PYTHONPATH"] = str(SDK) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(SDK_SRC) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
@@ -117,7 +118,7 @@ def run_keel(node: str, short_tmp: Path):  # type: ignore[no-untyped-def]
             "command": [python, str(TRAINER)],
             "attemptDir": str(short_tmp / "attempt"),
             "params": params,
-            "env": {"PYTHONPATH": str(SDK), "PYTHONUNBUFFERED": "1"},
+            "env": {"PYTHONPATH": str(SDK_SRC), "PYTHONUNBUFFERED": "1"},
             **options,
         }
         return run_harness(node, config, timeout=60)

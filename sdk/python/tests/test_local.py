@@ -1,10 +1,12 @@
 """The SDK without keel (no KEEL_CONTROL): the environment it reads, local no-ops, checks on what
-it would send, new_checkpoint_path, and SIGTERM handling (in subprocesses, to keep pytest's own)."""
+it would send, new_checkpoint_path, and SIGTERM handling (in subprocesses, to keep pytest's own),
+including the documented stop pattern with a plain save and with save_async."""
 
 from __future__ import annotations
 
 import math
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -274,3 +276,65 @@ print(keel.stop_reason())
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "SIGTERM"]
+
+
+# The documented pattern (README, "Stopping and SIGTERM"): poll should_stop() once a step; on a
+# stop, finish the step, save it (sync, or save_async and then done() waits for it), exit 0.
+SIGTERM_PATTERN = """
+import os, pickle, sys, time
+import keel_sdk as keel
+ASYNC = sys.argv[1] == "async"
+
+def save(step):
+    state = {"step": step, "weights": [float(step)] * 1000}
+    if ASYNC:
+        keel.save_async(state, step)
+    else:
+        path = keel.new_checkpoint_path(step, "state.pkl")
+        with open(path, "wb") as f:
+            pickle.dump(state, f)
+        keel.checkpoint(step, path)
+
+step = saved = 0
+while not keel.should_stop():
+    step += 1
+    time.sleep(0.01)  # a training step
+    if step % 10 == 0:
+        save(step)
+        saved = step
+    if step == 3:
+        print("READY", flush=True)
+    if step > 3000:
+        sys.exit(4)  # the stop never came
+if step != saved:
+    save(step)
+keel.done({"final_step": step})
+print("STOPPED", step, keel.stop_reason(), flush=True)
+sys.exit(0)
+"""
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_sigterm_pattern_saves_the_last_step_and_exits_0(tmp_path: Path, mode: str) -> None:
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_PATTERN, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=trainer_env({"KEEL_CHECKPOINT_DIR": str(tmp_path)}),
+    )
+    try:
+        assert trainer.stdout is not None
+        assert trainer.stdout.readline().strip() == "READY"
+        time.sleep(0.15)  # mid-run: a few more steps, maybe a save
+        trainer.send_signal(signal.SIGTERM)
+        out, err = trainer.communicate(timeout=30)
+    finally:
+        trainer.kill()
+    assert trainer.returncode == 0, err
+    _, last, reason = out.split()
+    assert reason == "SIGTERM"
+    with open(tmp_path / f"step-{last}" / "state.pkl", "rb") as f:
+        assert pickle.load(f) == {"step": int(last), "weights": [float(last)] * 1000}
+    saved = sorted(int(p.name[len("step-") :]) for p in tmp_path.glob("step-*"))
+    assert saved[-1] == int(last) and all(s % 10 == 0 for s in saved[:-1])

@@ -7,7 +7,8 @@ in the subprocess, so they run the same where torch is installed).
 With torch (skipped when `import torch` fails): the example runs on the CPU under keel's real
 trainer side (run_with_keel.ts, launchTrainer: control socket, staging by hard link, ack, stop)
 for 300 steps, and a run that crashed or was stopped, resumed from the checkpoint keel staged,
-ends with the same weights (sha256) and final metrics as an uninterrupted run.
+ends with the same weights (sha256) and final metrics as an uninterrupted run. The same with
+save_async (checkpoints written and handed off in keel_sdk's background thread).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from conftest import REPO, SDK, KeelRun, run_harness, trainer_env
+from conftest import REPO, SDK_SRC, KeelRun, run_harness, trainer_env
 
 EXAMPLE = REPO / "examples" / "pytorch"
 TRAIN = EXAMPLE / "train.py"
@@ -35,10 +37,10 @@ WITHOUT_TORCH = (
 )
 
 
-def run_without_torch(tmp_path: Path, params: Dict[str, Any]) -> subprocess.CompletedProcess:
+def run_without_torch(tmp_path: Path, params: Dict[str, Any], *args: str) -> subprocess.CompletedProcess:
     env = trainer_env({"KEEL_PARAMS": json.dumps(params), "KEEL_CHECKPOINT_DIR": str(tmp_path / "checkpoints")})
     return subprocess.run(
-        [sys.executable, "-c", WITHOUT_TORCH, str(TRAIN)],
+        [sys.executable, "-c", WITHOUT_TORCH, str(TRAIN), *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -78,6 +80,7 @@ def test_without_torch_it_exits_2_and_says_to_install_torch(tmp_path: Path) -> N
         ({"steps": 100, "epochs": 2}, "give steps or epochs, not both"),
         ({"dataset": "mnist"}, "dataset must be 'spirals' or 'digits'"),
         ({"learning_rate": "fast"}, "learning_rate must be a finite number"),
+        ({"save_async": "yes"}, "save_async must be true or false, not 'yes'"),
     ],
 )
 def test_bad_params_exit_2_naming_the_param_before_torch_is_needed(
@@ -89,14 +92,21 @@ def test_bad_params_exit_2_naming_the_param_before_torch_is_needed(
     assert "PyTorch" not in done.stderr  # the params are checked first
 
 
+def test_an_unknown_option_exits_2_with_the_usage(tmp_path: Path) -> None:
+    done = run_without_torch(tmp_path, {}, "--save-asynch")
+    assert done.returncode == 2
+    assert "usage: train.py [-h] [--save-async]" in done.stderr and "--save-asynch" in done.stderr
+
+
 def test_the_study_and_job_specs_name_params_the_trainer_accepts() -> None:
     train = load_train_module()
     study = json.loads((EXAMPLE / "study.json").read_text())
     job = json.loads((EXAMPLE / "job.json").read_text())
     for spec in (study["trial"], job):
         assert spec["command"] == ["python3", "examples/pytorch/train.py"]
-        assert spec["env"]["PYTHONPATH"] == "sdk/python"
-        assert (REPO / spec["command"][1]).is_file() and (REPO / spec["env"]["PYTHONPATH"] / "keel_sdk.py").is_file()
+        assert spec["env"]["PYTHONPATH"] == "sdk/python/src"
+        assert (REPO / spec["command"][1]).is_file()
+        assert (REPO / spec["env"]["PYTHONPATH"] / "keel_sdk" / "__init__.py").is_file()
         train.parse_params(spec["params"])
     space = study["space"]
     assert set(space) == {"learning_rate", "width", "dropout"}
@@ -111,6 +121,53 @@ def test_the_study_and_job_specs_name_params_the_trainer_accepts() -> None:
     # the objective is a metric the trainer reports at every evaluation (what ASHA's rungs read)
     assert study["objective"]["metric"] in ("val_acc", "val_loss")
     assert study["pruner"]["minResource"] % study["trial"]["params"]["eval_every"] == 0
+
+
+def test_checkpoint_utilisation_reads_gpu_check_output(tmp_path: Path) -> None:
+    # What gpu_check.sh leaves: nvidia-smi samples every 100 ms, and two runs' timing lines. The
+    # plain saves idle the GPU for 2 s each; save_async blocks the loop 0.2 s, written after 2 s.
+    t0 = 1_700_000_000.0
+    stamp = lambda t: datetime.fromtimestamp(t).strftime("%Y/%m/%d %H:%M:%S.%f")[:-3]  # noqa: E731
+    sync_idle = [(10.0, 12.0), (20.0, 22.0)]
+    async_idle = [(40.0, 40.2), (50.0, 50.2)]
+    rows = ["timestamp, utilization.gpu [%], memory.used [MiB], power.draw [W]"]
+    for i in range(700):
+        t = i / 10
+        idle = any(a <= t < b for a, b in sync_idle + async_idle)
+        rows.append(f"{stamp(t0 + t)}, {0 if idle else 90}, 1000, 300.0")
+    (tmp_path / "smi.csv").write_text("\n".join(rows) + "\n")
+
+    def timing(name: str, **fields: Any) -> str:
+        return f"{stamp(t0)} {name} pytorch: checkpoint-timing {json.dumps(fields)}"
+
+    result = '{"final": {"step": 300}, "weightsSha256": "x", "device": "cuda", "seconds": 31.0, "stepsPerSecond": 9.7}'
+    lines = [
+        timing("big", step=100, mode="sync", start=t0 + 10, resume=t0 + 12),
+        timing("big", step=200, mode="sync", start=t0 + 20, resume=t0 + 22),
+        timing("big", step=300, mode="sync", start=t0 + 30, resume=t0 + 32),  # the last: not counted
+        f"{stamp(t0)} big {result}",
+        timing("big-async", step=100, mode="async", start=t0 + 40, resume=t0 + 40.2),
+        timing("big-async", step=100, mode="async", written=t0 + 42),
+        timing("big-async", step=200, mode="async", start=t0 + 50, resume=t0 + 50.2),
+        timing("big-async", step=200, mode="async", written=t0 + 52),
+        f"{stamp(t0)} big-async {result.replace('31.0', '27.0')}",
+    ]
+    (tmp_path / "runs.log").write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE / "checkpoint_utilisation.py"), str(tmp_path), "big", "big-async"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "big (sync): 2 checkpoints; loop blocked 2.0 s" in done.stdout
+    figures = json.loads((tmp_path / "checkpoint-utilisation.json").read_text())
+    plain, background = figures["big"], figures["big-async"]
+    assert (plain["checkpoints"], plain["loopBlockedSeconds"], plain["checkpointSeconds"]) == (2, 2.0, 2.0)
+    assert plain["gpuUtilDuringCheckpoints"] < 10 and plain["gpuUtilBetweenCheckpoints"] > 85  # edges blur
+    assert [background[k] for k in ("checkpoints", "loopBlockedSeconds", "checkpointSeconds")] == [2, 0.2, 2.0]
+    assert background["gpuUtilDuringCheckpoints"] > 75 and background["gpuUtilBetweenCheckpoints"] > 85
+    assert (plain["seconds"], background["seconds"]) == (31.0, 27.0)
 
 
 # --- with torch, under keel --------------------------------------------------------------------
@@ -141,13 +198,13 @@ def folders() -> Iterator[Any]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def run_example(node: str, attempt_dir: Path, params: Dict[str, Any], **options: Any) -> KeelRun:
+def run_example(node: str, attempt_dir: Path, params: Dict[str, Any], *args: str, **options: Any) -> KeelRun:
     config = {
-        "command": [sys.executable, str(TRAIN)],
+        "command": [sys.executable, str(TRAIN), *args],
         "attemptDir": str(attempt_dir),
         "params": params,
         # as a keel job runs it (job.json); one CPU thread: the same bits on every run here
-        "env": {"PYTHONPATH": str(SDK), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
+        "env": {"PYTHONPATH": str(SDK_SRC), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
         "timeoutMs": 120_000,
         "progressTimeoutMs": 60_000,
         **options,
@@ -257,3 +314,60 @@ def test_a_stop_mid_run_saves_and_the_resumed_run_ends_bit_identical(
     # every metric reported after the resume, as the uninterrupted run reported it: the first
     # training-loss window began before the stop, so it came back from the checkpoint
     assert reported(resumed) == {step: m for step, m in reported(uninterrupted).items() if step > steps[1]}
+
+
+# --- with torch, save_async ----------------------------------------------------------------------
+
+ASYNC = {**PARAMS, "save_async": True}
+
+
+def test_with_save_async_it_trains_the_same_and_every_checkpoint_is_staged(
+    uninterrupted: KeelRun, node: str, folders: Any
+) -> None:
+    run = run_example(node, folders(), ASYNC)
+    assert (run["outcome"], run["exitCode"]) == ("completed", 0), run["log"]
+    for step in (100, 200, 300):
+        assert f"checkpoint step-{step}: snapshot " in run["log"]
+        assert f"checkpoint step-{step} written in the background" in run["log"]
+    assert staged_steps(run) == [100, 200, 300]
+    for staged in run["staged"]:
+        assert staged["kind"] == "directory" and staged["method"] == "link"
+        assert sorted(f["path"] for f in staged["files"]) == ["meta.json", "state.pt"]
+        assert json.loads((Path(staged["dir"]) / "meta.json").read_text())["step"] == staged["step"]
+    # saving in the background changes nothing in the training: the same bits as the plain saves
+    assert result_line(run)["weightsSha256"] == result_line(uninterrupted)["weightsSha256"]
+    assert result_line(run)["final"] == result_line(uninterrupted)["final"]
+    assert reported(run) == reported(uninterrupted)
+    assert run["finalMetrics"] == uninterrupted["finalMetrics"]
+    # the snapshot of step 300, written in the background, holds the weights the run ended with
+    meta = json.loads((Path(run["staged"][-1]["dir"]) / "meta.json").read_text())
+    assert meta["weightsSha256"] == result_line(run)["weightsSha256"]
+    state_files = [Path(s["dir"]) / "state.pt" for s in run["staged"]]
+    assert [s for s in state_files if s.stat().st_size == 0] == []
+
+
+def test_with_save_async_a_crash_resumes_bit_identical(uninterrupted: KeelRun, node: str, folders: Any) -> None:
+    # --save-async on the command line is the same as the param
+    crashed = run_example(node, folders(), {**PARAMS, "fail_at_step": 150}, "--save-async")
+    assert (crashed["outcome"], crashed["exitCode"]) == ("crashed", 3), crashed["log"]
+    assert staged_steps(crashed) == [100]  # handed off in the background before the crash
+    resumed = run_example(node, folders(), PARAMS, "--save-async", attempt=2, resume=resume_from(crashed))
+    assert (resumed["outcome"], resumed["exitCode"]) == ("completed", 0), resumed["log"]
+    assert staged_steps(resumed) == [200, 300]
+    assert result_line(resumed)["weightsSha256"] == result_line(uninterrupted)["weightsSha256"]
+    assert resumed["finalMetrics"] == uninterrupted["finalMetrics"]
+
+
+def test_with_save_async_a_sigterm_saves_and_the_resumed_run_ends_bit_identical(
+    uninterrupted: KeelRun, node: str, folders: Any
+) -> None:
+    slow = {**ASYNC, "step_delay_ms": 20}
+    stopped = run_example(node, folders(), slow, stopOn="step 150: ", stopWith="sigterm")
+    assert (stopped["exitCode"], stopped["outcome"]) == (0, "completed"), stopped["log"]
+    assert result_line(stopped)["stopped"] == "SIGTERM"
+    steps = staged_steps(stopped)
+    assert steps[0] == 100 and len(steps) == 2 and 150 <= steps[1] < 200, steps
+    resumed = run_example(node, folders(), ASYNC, attempt=2, resume=resume_from(stopped))
+    assert (resumed["outcome"], resumed["exitCode"]) == ("completed", 0), resumed["log"]
+    assert result_line(resumed)["weightsSha256"] == result_line(uninterrupted)["weightsSha256"]
+    assert resumed["finalMetrics"] == uninterrupted["finalMetrics"]

@@ -1,11 +1,15 @@
 """The SDK against keel's real trainer side: tests/trainers/trainer.py run by launchTrainer
 (activities/src/trainer) through run_with_keel.ts, with its control socket, staging by hard link
-and ack/nack. Needs Node from scripts/bootstrap.sh (.keel/tools.env); fails without it."""
+and ack/nack; save_async's background hand-off; the SIGTERM pattern. Needs Node from
+scripts/bootstrap.sh (.keel/tools.env); fails without it."""
 
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
+
+import pytest
 
 from conftest import KeelRun
 
@@ -145,3 +149,57 @@ def test_a_forked_child_gets_its_own_connection(run_keel) -> None:  # type: igno
     assert run["metrics"] == {"parent": 1.0, "child": 2.0}
     assert "keel:" not in run["log"]  # no error line: nothing garbled on the parent's socket
     assert run["finalMetrics"] == {"parent": 1.0, "child": 2.0, "parent_done": 1.0}
+
+
+# --- save_async and the SIGTERM pattern ------------------------------------------------------
+
+
+def staged_pickle(staged: dict) -> object:
+    with open(Path(staged["dir"]) / staged["name"], "rb") as f:
+        return pickle.load(f)
+
+
+def test_save_async_checkpoints_are_written_then_staged_in_order(run_keel) -> None:  # type: ignore[no-untyped-def]
+    run = run_keel({"mode": "async"})
+    assert (run["outcome"], run["exitCode"]) == ("completed", 0), run["log"]
+    checkpoints = Path(run["checkpointDir"])
+    for step in (1, 2, 3):
+        assert run.event("submitted", step)["path"] == str(checkpoints / f"step-{step}" / "state.pkl")
+    assert staged_steps(run) == [1, 2, 3]
+    for step, staged in zip((1, 2, 3), run["staged"]):
+        assert staged["kind"] == "file" and staged["name"] == "state.pkl" and staged["method"] == "link"
+        assert staged_pickle(staged) == {"step": step, "weights": [0.5 * step] * 10}
+    assert run["refused"] == []
+    assert run["metrics"] == {"loss": 1.0 / 3}  # the checkpoints' metrics reached keel
+    assert run["finalMetrics"] == {"loss": 1.0 / 3, "ok": 1}
+    run.event("done")
+
+
+def test_a_refused_save_async_is_raised_by_done_naming_its_step(run_keel) -> None:  # type: ignore[no-untyped-def]
+    run = run_keel({"mode": "async", "refuse": True})
+    assert (run["outcome"], run["exitCode"]) == ("completed", 0), run["log"]
+    refused = run.event("refused")
+    assert refused["refused"] is True and refused["step"] == 4 and refused["cause"] == "CheckpointRefused"
+    assert refused["error"] == (
+        "the background save of step 4 failed: CheckpointRefused: step 4 is not after the last checkpoint's step 5"
+    )
+    assert staged_steps(run) == [1, 2, 3, 5]
+    assert [r["step"] for r in run["refused"]] == [4]
+    run.event("done")
+
+
+@pytest.mark.parametrize("stop_with", ["keel", "sigterm"])
+def test_a_stop_with_save_async_saves_the_last_step(run_keel, stop_with: str) -> None:  # type: ignore[no-untyped-def]
+    # The documented pattern: finish the step, save_async it, done() (which flushes), exit 0.
+    run = run_keel({"mode": "loop", "async_saves": True}, stopOn="READY", stopWith=stop_with, stopReason="preempt")
+    assert (run["exitCode"], run["signal"]) == (0, None), run["log"]
+    assert run["outcome"] == ("stopped" if stop_with == "keel" else "completed")
+    stopping = run.event("stopping")
+    last = stopping["stopping"]
+    assert stopping["reason"] == ("preempt" if stop_with == "keel" else "SIGTERM")
+    steps = staged_steps(run)
+    assert steps == sorted(steps) and steps[-1] == last, steps
+    assert all(s % 5 == 0 for s in steps[:-1])
+    assert staged_pickle(run["staged"][-1]) == {"step": last, "weights": [last] * 100}
+    assert run["finalMetrics"]["final_step"] == last
+    run.event("done")

@@ -26,7 +26,7 @@ test('300 quick trials: the study continues as new several times and accounts fo
         historyEventsBeforeContinueAsNew: 500,
         trial: {
           command: ['python3', trainer],
-          env: { PYTHONPATH: path.resolve('sdk/python') },
+          env: { PYTHONPATH: path.resolve('sdk/python/src') },
           params: { steps: 2, delay_ms: 0, checkpoint_every: 1000 },
           gpus: 0,
           gpuTaskQueue: `${name}-gpu`,

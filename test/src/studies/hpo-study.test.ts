@@ -71,7 +71,7 @@ function studySpec(logFile: string, extra: Partial<StudySpecInput> = {}, params:
     ...extra,
     trial: {
       command: ['python3', trainer],
-      env: { PYTHONPATH: path.resolve('sdk/python') },
+      env: { PYTHONPATH: path.resolve('sdk/python/src') },
       params: { steps: 10, delay_ms: 30, log_file: logFile, ...params },
       gpus: 0,
       gpuTaskQueue: `${name}-gpu`,

@@ -44,7 +44,7 @@ test('the study survives kill -9 of its worker and a restart of the dev server, 
         sampler: { type: 'random' },
         trial: {
           command: ['python3', trainer],
-          env: { PYTHONPATH: path.resolve('sdk/python') },
+          env: { PYTHONPATH: path.resolve('sdk/python/src') },
           params: { steps: 60, delay_ms: 100, checkpoint_every: 5 },
           gpus: 0,
           gpuTaskQueue: config.gpuTaskQueue,

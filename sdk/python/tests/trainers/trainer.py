@@ -5,7 +5,10 @@
   refuse  checkpoints keel must refuse (outside the folder, a step not above the last), then a
           good one, then done()
   loop    trains until asked to stop (prints READY after a few steps), then saves a final
-          checkpoint and exits 0; params["ignore_sigterm"]: only a stop message can stop it
+          checkpoint and exits 0; params["ignore_sigterm"]: only a stop message can stop it;
+          params["async_saves"]: keel.save_async every 5 steps and for the final checkpoint
+  async   save_async checkpoints (pure-Python state) at steps 1, 2, 3, then done();
+          params["refuse"]: then one at step 5 and one at step 4, which keel refuses
   env     prints what the SDK reads from keel's environment, then done()
   fork    forks a child (as a DataLoader worker may) that reports on its own connection
 
@@ -75,14 +78,18 @@ def refuse() -> None:
     keel.done()
 
 
-def loop(ignore_sigterm: bool) -> None:
+def loop(ignore_sigterm: bool, async_saves: bool) -> None:
     if ignore_sigterm:
         keel.configure(install_sigterm_handler=False)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     step = 0
+    saved = 0
     while not keel.should_stop():
         step += 1
         keel.report(step, {"loss": 1.0 / step})
+        if async_saves and step % 5 == 0:
+            keel.save_async({"step": step, "weights": [step] * 100}, step)
+            saved = step
         if step == 3:
             print("READY", flush=True)
         time.sleep(0.02)
@@ -90,11 +97,34 @@ def loop(ignore_sigterm: bool) -> None:
             event(stop_never_came=True)
             sys.exit(4)
     event(stopping=step, reason=keel.stop_reason())
+    if async_saves:
+        # The documented pattern: the step is finished; save it (unless just saved) and flush.
+        if step != saved:
+            keel.save_async({"step": step, "weights": [step] * 100}, step, metrics={"loss": 1.0 / step})
+        keel.done({"final_step": step})  # waits until the saves are handed off
+        event(done=True, reason=keel.stop_reason())
+        sys.exit(0)
     path = keel.new_checkpoint_path(step, "final.pt")
     write(path, b"f" * 32)
     keel.checkpoint(step, path, {"loss": 1.0 / step})
     event(acked=step, reason=keel.stop_reason())
     keel.done({"final_step": step})
+
+
+def async_saves(refuse: bool) -> None:
+    for step in (1, 2, 3):
+        path = keel.save_async({"step": step, "weights": [0.5 * step] * 10}, step, metrics={"loss": 1.0 / step})
+        event(submitted=step, path=path)
+    if refuse:
+        keel.save_async({"step": 5}, 5)
+        keel.save_async({"step": 4}, 4)  # not above 5: keel refuses it, in the background
+        try:
+            keel.done({"ok": 1})
+            event(refused=False)
+        except keel.AsyncSaveError as err:
+            event(refused=True, step=err.step, error=str(err), cause=type(err.__cause__).__name__)
+    keel.done({"ok": 1})  # the error was raised once: done() goes through now
+    event(done=True)
 
 
 def env() -> None:
@@ -140,7 +170,9 @@ def main() -> None:
     elif mode == "refuse":
         refuse()
     elif mode == "loop":
-        loop(bool(keel.params().get("ignore_sigterm")))
+        loop(bool(keel.params().get("ignore_sigterm")), bool(keel.params().get("async_saves")))
+    elif mode == "async":
+        async_saves(bool(keel.params().get("refuse")))
     elif mode == "env":
         env()
     elif mode == "fork":

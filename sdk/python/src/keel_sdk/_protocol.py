@@ -1,30 +1,7 @@
-"""The trainer's side of keel's protocol (docs/trainer-protocol.md, version 1), for Python.
+"""The trainer's side of keel's protocol (docs/trainer-protocol.md, version 1): the environment,
+the control socket, metrics, checkpoints, stop and SIGTERM. Standard library only.
 
-One module, standard library only (Python >= 3.9): copy this file next to your trainer or put its
-folder on PYTHONPATH. The functions work on one connection to keel, opened on first use from
-``KEEL_CONTROL``. Without ``KEEL_CONTROL`` (a run outside keel) every call still works locally:
-metrics are printed to stderr and checkpoints stay where they were written.
-
-    import sys
-    import keel_sdk as keel
-
-    resume = keel.resume_from()
-    if resume is not None:
-        load(resume.path)                     # the file or folder as it was reported
-    start = 0 if resume is None else resume.step + 1
-    for step in range(start, total_steps):
-        loss = train_step()
-        keel.report(step, {"loss": loss})
-        stopping = keel.should_stop()         # a stop message or SIGTERM
-        if stopping or step % 500 == 0:
-            path = keel.new_checkpoint_path(step, "model.pt")
-            torch.save(state(), path)
-            keel.checkpoint(step, path)       # returns once keel has staged it
-        if stopping:
-            sys.exit(0)
-    keel.done({"val_loss": evaluate()})
-
-See README.md beside this file.
+Public names are re-exported by keel_sdk/__init__.py; import ``keel_sdk``, not this module.
 """
 
 from __future__ import annotations
@@ -38,31 +15,6 @@ import socket
 import sys
 import threading
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Union
-
-__all__ = [
-    "PROTOCOL_VERSION",
-    "MAX_LINE_BYTES",
-    "KeelError",
-    "CheckpointRefused",
-    "CheckpointTimeout",
-    "ResumePoint",
-    "params",
-    "job_id",
-    "attempt",
-    "checkpoint_dir",
-    "resume_from",
-    "attached",
-    "report",
-    "checkpoint",
-    "new_checkpoint_path",
-    "heartbeat",
-    "should_stop",
-    "stop_reason",
-    "done",
-    "configure",
-]
-
-__version__ = "0.1.0"
 
 PROTOCOL_VERSION = 1
 #: The longest line either side may send, without its newline.
@@ -155,8 +107,7 @@ def new_checkpoint_path(step: int, name: str = "") -> str:
     is used, so a reported file (which keel may hold by hard link) is never written again.
     """
     step = _check_step(step)
-    if name and (name in (".", "..") or "/" in name or os.sep in name or "\0" in name):
-        raise ValueError(f"name must be a plain file name, not {name!r}")
+    _check_file_name(name)
     root = checkpoint_dir()
     base = os.path.join(root, f"step-{step}")
     folder, n = base, 1
@@ -523,6 +474,11 @@ def _check_step(step: int) -> int:
     return value
 
 
+def _check_file_name(name: str) -> None:
+    if name and (name in (".", "..") or "/" in name or os.sep in name or "\0" in name):
+        raise ValueError(f"name must be a plain file name, not {name!r}")
+
+
 def _check_metrics(metrics: Metrics) -> Dict[str, float]:
     if not isinstance(metrics, Mapping):
         raise TypeError(f"metrics must be a dict of name to number, not {type(metrics).__name__}")
@@ -541,6 +497,26 @@ def _check_metrics(metrics: Metrics) -> Dict[str, float]:
         if not math.isfinite(number):
             raise ValueError(f"metric {name!r} is not a finite number: {number}")
         out[name] = number
+    return out
+
+
+def _finite_scalars(values: Mapping[str, Any]) -> Dict[str, float]:
+    """The entries of a framework's logs that keel takes as metrics (finite numbers, 0-d tensors),
+    as floats; the others (strings, lists, NaN, multi-element tensors, ...) are left out."""
+    out: Dict[str, float] = {}
+    for name, value in values.items():
+        if len(out) == _MAX_METRICS:
+            break
+        if not isinstance(name, str) or not 1 <= _utf16_len(name) <= _MAX_METRIC_NAME:
+            continue
+        if isinstance(value, (str, bytes)) or value is None:
+            continue
+        try:
+            number = float(value)  # a CUDA tensor syncs here
+        except Exception:  # noqa: BLE001 - not a scalar: not a metric
+            continue
+        if math.isfinite(number):
+            out[name] = number
     return out
 
 
