@@ -30,12 +30,13 @@ import {
   trialReportSignalName,
   type UploadCheckpointInput,
 } from './contract.ts';
-import type { ActivityDeps } from './deps.ts';
+import { type ActivityDeps, noJobMetrics } from './deps.ts';
 import { checkpointPrefix, fileKey, manifestSha256 } from './keys.ts';
 import { TrialReporter } from './trial-reporter.ts';
 
 export function createJobActivities(deps: ActivityDeps) {
   const { storages } = deps;
+  const counts = deps.metrics ?? noJobMetrics();
 
   /** Batches a trial's objective values into the database and to its study. */
   const trialReporter = (link: TrialLink, jobId: string, context: Context) =>
@@ -104,6 +105,7 @@ export function createJobActivities(deps: ActivityDeps) {
       let reporter: TrialReporter | undefined;
       try {
         const restored = await restoreNewest(jobId, input.storageUri, path.join(attemptDir, 'resume'));
+        if (restored.from) counts.resumes.inc();
         const workflowId = context.info.workflowExecution?.workflowId;
         if (!workflowId) throw ApplicationFailure.nonRetryable('runTrainer runs only inside a trainingJob workflow');
         const handle = context.client.workflow.getHandle(workflowId);
@@ -125,6 +127,8 @@ export function createJobActivities(deps: ActivityDeps) {
           onStaged: async (staged, metrics) => {
             const event: StagedCheckpointEvent = { attempt, hostQueue: deps.hostQueue, metrics, ...staged };
             await handle.signal(checkpointStagedSignalName, event);
+            counts.checkpointsStaged.inc();
+            counts.pendingUploads.add(staged.dir);
           },
           onMetrics: reporter ? (step, metrics) => reporter?.add(step, metrics) : undefined,
         });
@@ -138,6 +142,9 @@ export function createJobActivities(deps: ActivityDeps) {
               step: trainerProcess.session.step,
               metrics: trainerProcess.session.metrics,
               staged: trainerProcess.session.staged.length,
+              // What keel refused from the trainer (bad lines, refused checkpoints), by name.
+              problems: trainerProcess.session.problems,
+              lastProblem: trainerProcess.session.lastProblem ?? null,
             }),
           1000, // throttled by the worker (maxHeartbeatThrottleInterval); cheap when unchanged
         );
@@ -195,20 +202,30 @@ export function createJobActivities(deps: ActivityDeps) {
       const context = Context.current();
       const storage = storages.get(input.storageUri);
       const files = [];
-      for (const file of input.staged.files) {
-        const local = path.join(input.staged.dir, file.path);
-        const sha256 = file.sha256 ?? (await sha256File(local));
-        await storage.put(fileKey(input.storageUri, input.uri, file.path), local, {
-          sha256,
-          signal: context.cancellationSignal,
-          onProgress: (p) => context.heartbeat({ file: file.path, bytes: p.bytes, total: p.total }),
-        });
-        files.push({ path: file.path, bytes: file.bytes, sha256 });
+      counts.uploadsInFlight.inc();
+      try {
+        for (const file of input.staged.files) {
+          const local = path.join(input.staged.dir, file.path);
+          const sha256 = file.sha256 ?? (await sha256File(local));
+          const put = await storage.put(fileKey(input.storageUri, input.uri, file.path), local, {
+            sha256,
+            signal: context.cancellationSignal,
+            onProgress: (p) => context.heartbeat({ file: file.path, bytes: p.bytes, total: p.total }),
+          });
+          if (!put.skipped) counts.uploadBytes.inc(put.bytes); // a retry skips what is stored
+          files.push({ path: file.path, bytes: file.bytes, sha256 });
+        }
+        const sha256 = manifestSha256(files);
+        await markCheckpoint(deps.db, input.checkpointId, 'uploaded', { sha256, files });
+        await fs.rm(input.staged.dir, { recursive: true, force: true });
+        counts.pendingUploads.delete(input.staged.dir);
+        return { sha256 };
+      } catch (err) {
+        counts.uploadsFailed.inc();
+        throw err;
+      } finally {
+        counts.uploadsInFlight.dec();
       }
-      const sha256 = manifestSha256(files);
-      await markCheckpoint(deps.db, input.checkpointId, 'uploaded', { sha256, files });
-      await fs.rm(input.staged.dir, { recursive: true, force: true });
-      return { sha256 };
     },
 
     /**
@@ -246,6 +263,7 @@ export function createJobActivities(deps: ActivityDeps) {
     /** Removes a host's staged files that will never be uploaded (a checkpoint marked failed). */
     async discardStaged(input: { dir: string }) {
       await fs.rm(input.dir, { recursive: true, force: true });
+      counts.pendingUploads.delete(input.dir);
     },
   };
 

@@ -4,7 +4,17 @@
 // connection.
 import fs from 'node:fs';
 import net from 'node:net';
-import { type KeelMessage, maxLineBytes, parseTrainerLine, type TrainerMessage } from './messages.ts';
+import { type KeelMessage, maxLineBytes, type ProblemCode, parseTrainerLine, type TrainerMessage } from './messages.ts';
+
+/**
+ * How far keel reads ahead of its handler, per connection. Past it keel stops reading until the
+ * handler catches up, so a trainer that writes faster than keel handles (a flood of reports while
+ * a checkpoint waits on Temporal) is held back by its own blocked writes instead of filling keel's
+ * memory: before, every line read was queued, without limit.
+ */
+export const maxReadAheadBytes = 4 * maxLineBytes;
+/** How much of keel's answers may wait unread by the trainer before keel stops reading from it. */
+export const maxUnreadAnswerBytes = maxLineBytes;
 
 export interface ControlServer {
   readonly socketPath: string;
@@ -14,36 +24,86 @@ export interface ControlServer {
 }
 
 /** What to do with a message; what it returns (if anything) is sent back to that connection. */
-export type MessageHandler = (message: TrainerMessage) => Promise<KeelMessage | undefined> | KeelMessage | undefined;
+export type MessageHandler = (
+  message: TrainerMessage,
+) => Promise<KeelMessage | KeelMessage[] | undefined> | KeelMessage | KeelMessage[] | undefined;
 
-export async function startControlServer(socketPath: string, handle: MessageHandler): Promise<ControlServer> {
+export interface ControlServerOptions {
+  /** Told of every line refused here (it never reaches the handler), e.g. for the heartbeat. */
+  onProblem?: (code: ProblemCode, error: string) => void;
+}
+
+export async function startControlServer(
+  socketPath: string,
+  handle: MessageHandler,
+  options: ControlServerOptions = {},
+): Promise<ControlServer> {
   fs.rmSync(socketPath, { force: true });
-  const sockets = new Set<net.Socket>();
+  /** Each connection, with how much it sent that keel has read but not handled yet. */
+  const sockets = new Map<net.Socket, { readAhead: number }>();
   const send = (socket: net.Socket, message: KeelMessage) => {
     if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
+  };
+  const refuse = (socket: net.Socket, code: ProblemCode, error: string, step?: number) => {
+    options.onProblem?.(code, error);
+    send(socket, step === undefined ? { type: 'error', code, error } : { type: 'nack', step, code, error });
   };
   // One queue for all connections: messages are handled in the order they arrived.
   let queue: Promise<unknown> = Promise.resolve();
 
   const server = net.createServer((socket) => {
-    sockets.add(socket);
+    const state = { readAhead: 0 }; // characters read but not yet handled
+    sockets.set(socket, state);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {}); // a trainer that dies mid-write; its exit is handled elsewhere
     let buffered = '';
     let discarding = false;
+    // Reads only while the handler keeps up and the trainer reads its answers (see the limits).
+    const throttle = () => {
+      const behind = state.readAhead > maxReadAheadBytes || socket.writableLength > maxUnreadAnswerBytes;
+      if (behind && !socket.isPaused()) socket.pause();
+      else if (!behind && socket.isPaused()) socket.resume();
+    };
+    socket.on('drain', throttle);
+    const enqueue = (line: string) => {
+      state.readAhead += line.length;
+      queue = queue.then(async () => {
+        try {
+          const parsed = parseTrainerLine(line);
+          if (!('message' in parsed)) return refuse(socket, parsed.code, parsed.error, parsed.step);
+          try {
+            const answer = await handle(parsed.message);
+            for (const message of Array.isArray(answer) ? answer : answer ? [answer] : []) send(socket, message);
+          } catch (err) {
+            refuse(socket, 'keel_error', err instanceof Error ? err.message : String(err));
+          }
+        } finally {
+          state.readAhead -= line.length;
+          throttle();
+        }
+      });
+      throttle();
+    };
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
+      if (discarding) {
+        // The rest of a line already refused as too long: skipped, not buffered (before, it was
+        // buffered again and refused once more per MiB).
+        const end = chunk.indexOf('\n');
+        if (end < 0) return;
+        discarding = false;
+        chunk = chunk.slice(end + 1);
+      }
       buffered += chunk;
       let newline = buffered.indexOf('\n');
       while (newline >= 0) {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
-        if (discarding) discarding = false;
-        else if (Buffer.byteLength(line) > maxLineBytes) tooLong(socket);
-        else if (line !== '') enqueue(socket, line);
+        if (Buffer.byteLength(line) > maxLineBytes) tooLong(socket);
+        else if (line !== '') enqueue(line);
         newline = buffered.indexOf('\n');
       }
-      if (Buffer.byteLength(buffered) > maxLineBytes) {
+      if (buffered.length > maxLineBytes || Buffer.byteLength(buffered) > maxLineBytes) {
         tooLong(socket);
         buffered = '';
         discarding = true;
@@ -52,19 +112,7 @@ export async function startControlServer(socketPath: string, handle: MessageHand
   });
 
   const tooLong = (socket: net.Socket) =>
-    send(socket, { type: 'error', error: `line longer than ${maxLineBytes} bytes; dropped` });
-  const enqueue = (socket: net.Socket, line: string) => {
-    queue = queue.then(async () => {
-      const parsed = parseTrainerLine(line);
-      if ('error' in parsed) return send(socket, { type: 'error', error: parsed.error });
-      try {
-        const answer = await handle(parsed.message);
-        if (answer) send(socket, answer);
-      } catch (err) {
-        send(socket, { type: 'error', error: err instanceof Error ? err.message : String(err) });
-      }
-    });
-  };
+    refuse(socket, 'line_too_long', `line longer than ${maxLineBytes} bytes; dropped`);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -73,18 +121,25 @@ export async function startControlServer(socketPath: string, handle: MessageHand
   return {
     socketPath,
     broadcast(message) {
-      for (const socket of sockets) send(socket, message);
+      for (const socket of sockets.keys()) send(socket, message);
     },
     /** After the trainer exited: reads what it sent last (its `done`), then closes. */
     async close() {
       await Promise.all(
         [...sockets].map(
-          (socket) =>
+          ([socket, state]) =>
             new Promise<void>((resolve) => {
               if (socket.destroyed) return resolve();
-              const timer = setTimeout(() => socket.destroy(), 2000); // a child of the trainer may hold it open
+              // A child of the trainer may hold the socket open: give up on it once it has sent
+              // nothing for 2 s, but not while keel is still working through what it sent (with
+              // keel reading at most maxReadAheadBytes ahead, the rest may still be unread).
+              let read = socket.bytesRead;
+              const timer = setInterval(() => {
+                if (socket.bytesRead === read && state.readAhead === 0) socket.destroy();
+                read = socket.bytesRead;
+              }, 2000);
               socket.once('close', () => {
-                clearTimeout(timer);
+                clearInterval(timer);
                 resolve();
               });
               socket.end();

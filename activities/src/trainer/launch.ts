@@ -64,7 +64,9 @@ export async function launchTrainer(request: LaunchRequest): Promise<RunningTrai
     onStaged: request.onStaged,
     onMetrics: request.onMetrics,
   });
-  const server = await startControlServer(path.join(request.attemptDir, 'control.sock'), session.handle);
+  const server = await startControlServer(path.join(request.attemptDir, 'control.sock'), session.handle, {
+    onProblem: session.noteProblem,
+  });
   const logFile = path.join(request.attemptDir, 'trainer.log');
   const log = fs.openSync(logFile, 'a');
   const [command, ...args] = request.command;

@@ -7,9 +7,16 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { ProblemCode } from './messages.ts';
 
+/** A checkpoint keel will not stage, and why (`code` names the problem in the trainer's `nack`). */
 export class CheckpointRefusedError extends Error {
   override name = 'CheckpointRefusedError';
+  readonly code: ProblemCode;
+  constructor(code: ProblemCode, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 export interface StagedFile {
@@ -46,11 +53,17 @@ export interface StageRequest {
 export async function stageCheckpoint(request: StageRequest): Promise<StagedCheckpoint> {
   const source = await resolveInside(request.checkpointDir, request.reported);
   const top = await fs.lstat(source);
+  // A FIFO, socket or device reported as the checkpoint itself is refused like one inside a
+  // folder: before, it was staged, and the upload then blocked forever reading it (a FIFO with no
+  // writer), retried without end, and the job never finished.
+  if (!top.isDirectory() && !top.isFile()) {
+    throw new CheckpointRefusedError('not_regular_file', `${request.reported} is not a regular file or a folder`);
+  }
   const entries = top.isDirectory() ? await listFiles(source) : [{ from: source, rel: path.basename(source) }];
-  if (entries.length === 0) throw new CheckpointRefusedError(`${request.reported} is an empty folder`);
+  if (entries.length === 0) throw new CheckpointRefusedError('empty_folder', `${request.reported} is an empty folder`);
 
   const dir = path.join(request.stagingDir, `step-${request.step}`);
-  if (await exists(dir)) throw new CheckpointRefusedError(`step ${request.step} is already staged`);
+  if (await exists(dir)) throw new CheckpointRefusedError('already_staged', `step ${request.step} is already staged`);
   // Built under a temporary name and renamed: a crash never leaves half a staged checkpoint.
   const building = path.join(request.stagingDir, `.step-${request.step}.building-${process.pid}`);
   await fs.rm(building, { recursive: true, force: true });
@@ -88,17 +101,20 @@ export async function stageCheckpoint(request: StageRequest): Promise<StagedChec
  * symbolic link is followed (so `../x`, `/etc/passwd` and links that escape are all refused).
  */
 async function resolveInside(checkpointDir: string, reported: string): Promise<string> {
-  if (reported.includes('\0')) throw new CheckpointRefusedError('the checkpoint path contains a NUL byte');
+  if (reported.includes('\0')) throw new CheckpointRefusedError('bad_path', 'the checkpoint path contains a NUL byte');
   const root = await fs.realpath(checkpointDir);
   const outside = () =>
-    new CheckpointRefusedError(`${reported} is outside the checkpoint folder (KEEL_CHECKPOINT_DIR=${root})`);
+    new CheckpointRefusedError(
+      'outside_checkpoint_dir',
+      `${reported} is outside the checkpoint folder (KEEL_CHECKPOINT_DIR=${root})`,
+    );
   const lexical = path.resolve(root, reported);
   if (!lexical.startsWith(root + path.sep)) throw outside();
   let real: string;
   try {
     real = await fs.realpath(lexical);
   } catch {
-    throw new CheckpointRefusedError(`${reported} does not exist in the checkpoint folder`);
+    throw new CheckpointRefusedError('not_found', `${reported} does not exist in the checkpoint folder`);
   }
   if (!real.startsWith(root + path.sep)) throw outside(); // a symbolic link led out
   return real;
@@ -114,7 +130,12 @@ async function listFiles(dir: string, prefix = ''): Promise<{ from: string; rel:
     const rel = prefix ? path.join(prefix, entry.name) : entry.name;
     if (entry.isDirectory()) out.push(...(await listFiles(from, rel)));
     else if (entry.isFile()) out.push({ from, rel });
-    else throw new CheckpointRefusedError(`${rel} is not a regular file (links and special files are not staged)`);
+    else {
+      throw new CheckpointRefusedError(
+        'not_regular_file',
+        `${rel} is not a regular file (links and special files are not staged)`,
+      );
+    }
   }
   return out;
 }

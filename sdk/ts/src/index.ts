@@ -7,8 +7,17 @@ import path from 'node:path';
 
 export type Metrics = Record<string, number>;
 
+/** The longest line keel reads (docs/trainer-protocol.md); longer ones are refused unread. */
+export const maxLineBytes = 1024 * 1024;
+
+/** keel refused the checkpoint (`nack`); `code` names the problem (docs/trainer-protocol.md). */
 export class CheckpointRefusedError extends Error {
   override name = 'CheckpointRefusedError';
+  readonly code: string;
+  constructor(message: string, code = 'refused') {
+    super(message);
+    this.code = code;
+  }
 }
 
 export interface ResumePoint {
@@ -126,9 +135,17 @@ class Session implements Keel {
   checkpoint(step: number, checkpointPath: string, metrics: Metrics = {}): Promise<void> {
     if (!this.#socket) return Promise.resolve();
     if (this.#socket.destroyed) return Promise.reject(new Error('keel closed the control socket'));
+    const line = JSON.stringify({ type: 'checkpoint', step, path: checkpointPath, metrics });
+    // keel answers a line over its limit with a bare `error` (it cannot read the step from it), so
+    // this promise would wait forever: refuse it here instead.
+    if (Buffer.byteLength(line) > maxLineBytes) {
+      return Promise.reject(
+        new CheckpointRefusedError(`the checkpoint message is longer than ${maxLineBytes} bytes`, 'line_too_long'),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.#pending.set(step, { resolve, reject });
-      this.#send({ type: 'checkpoint', step, path: checkpointPath, metrics });
+      this.#socket?.write(`${line}\n`);
     });
   }
 
@@ -152,18 +169,24 @@ class Session implements Keel {
   }
 
   #receive(line: string): void {
-    const message = JSON.parse(line) as { type: string; step?: number; error?: string; reason?: string };
+    const message = JSON.parse(line) as {
+      type: string;
+      step?: number;
+      error?: string;
+      code?: string;
+      reason?: string;
+    };
     const pending = message.step === undefined ? undefined : this.#pending.get(message.step);
     if (message.type === 'ack' && pending) {
       this.#pending.delete(message.step as number);
       pending.resolve();
     } else if (message.type === 'nack' && pending) {
       this.#pending.delete(message.step as number);
-      pending.reject(new CheckpointRefusedError(message.error ?? 'refused'));
+      pending.reject(new CheckpointRefusedError(message.error ?? 'refused', message.code));
     } else if (message.type === 'stop') {
       this.stopReason ??= message.reason ?? 'stop';
     } else if (message.type === 'error') {
-      console.error(`keel: ${message.error}`);
+      console.error(`keel: ${message.code ? `${message.code}: ` : ''}${message.error}`);
     }
   }
 

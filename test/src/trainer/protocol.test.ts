@@ -165,7 +165,10 @@ describe('trainer protocol', () => {
     socket.write(`${JSON.stringify({ type: 'metric', step: 1, metrics: { loss: 'high' } })}\n`);
     socket.write(`${'x'.repeat(1024 * 1024 + 10)}\n`);
     socket.write(`${JSON.stringify({ type: 'metric', step: 7, metrics: { loss: 0.5 } })}\n`);
-    for (let i = 0; i < 100 && attempt.session.step !== 7; i++) await new Promise((r) => setTimeout(r, 20));
+    // The answer to the long line can be written in the same turn that handles step 7: wait for both.
+    for (let i = 0; i < 100 && (attempt.session.step !== 7 || replies.length < 3); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(attempt.session.step).toBe(7);
     expect(replies.map((r) => JSON.parse(r).error)).toEqual([
       'not JSON: not json',
