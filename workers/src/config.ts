@@ -25,6 +25,14 @@ export interface WorkerConfig {
   workDir: string;
   /** Where jobs that name no storage keep checkpoints: KEEL_STORAGE_URI, else file://<KEEL_HOME>/checkpoints. */
   storageUri: string;
+  /** How long a stopping worker keeps serving its host's uploads (KEEL_DRAIN_SECONDS, default 90). */
+  drainSeconds?: number;
+  /** Where a warning of preemption comes from (KEEL_PREEMPTION_NOTICE; see preemption.ts). */
+  preemptionNotice?: { source: string; header?: string };
+  /** This host's name (KEEL_HOST_ID, else the hostname): the `host` label of keel's metrics. */
+  hostId?: string;
+  /** Serve /healthz and /metrics (KEEL_METRICS_PORT, 0 = any free port; KEEL_METRICS_HOST). */
+  metrics?: { host: string; port: number };
 }
 
 /** Temporal connection settings; without any, a local dev server (localhost:7233, default). */
@@ -42,16 +50,46 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     taskQueue: env.KEEL_TASK_QUEUE ?? KEEL_TASK_QUEUE,
     databaseUrl: resolveDatabaseUrl({ env }),
     ...hostSettings(env),
+    ...metricsSettings(env),
+    ...drainSettings(env),
+    ...(env.KEEL_PREEMPTION_NOTICE
+      ? {
+          preemptionNotice: {
+            source: env.KEEL_PREEMPTION_NOTICE,
+            ...(env.KEEL_PREEMPTION_NOTICE_HEADER ? { header: env.KEEL_PREEMPTION_NOTICE_HEADER } : {}),
+          },
+        }
+      : {}),
   };
 }
 
 /** The settings of the host a worker runs on (also used by `keel dev`, with its own home). */
 export function hostSettings(env: Env = process.env) {
   const home = path.resolve(env.KEEL_HOME || '.keel');
+  const hostId = env.KEEL_HOST_ID || os.hostname();
   return {
+    hostId,
     gpuTaskQueue: env.KEEL_GPU_TASK_QUEUE || KEEL_GPU_TASK_QUEUE,
-    hostTaskQueue: hostTaskQueue(env.KEEL_HOST_ID || os.hostname()),
+    hostTaskQueue: hostTaskQueue(hostId),
     workDir: path.resolve(env.KEEL_WORK_DIR || path.join(home, 'work')),
     storageUri: env.KEEL_STORAGE_URI || pathToFileURL(path.join(home, 'checkpoints')).href,
   };
+}
+
+/** KEEL_DRAIN_SECONDS: how long a stopping worker keeps uploading what its host staged. */
+function drainSettings(env: Env): { drainSeconds?: number } {
+  const value = env.KEEL_DRAIN_SECONDS?.trim();
+  if (!value) return {};
+  if (!/^\d+$/.test(value)) throw new Error(`KEEL_DRAIN_SECONDS: '${value}' is not a whole number of seconds`);
+  return { drainSeconds: Number(value) };
+}
+
+/** KEEL_METRICS_PORT (unset: no HTTP endpoint; 0: any free port) and KEEL_METRICS_HOST. */
+function metricsSettings(env: Env): { metrics?: { host: string; port: number } } {
+  const port = env.KEEL_METRICS_PORT?.trim();
+  if (!port) return {};
+  if (!/^\d+$/.test(port) || Number(port) > 65_535) {
+    throw new Error(`KEEL_METRICS_PORT: '${port}' is not a port number (0 picks a free one)`);
+  }
+  return { metrics: { host: env.KEEL_METRICS_HOST?.trim() || '127.0.0.1', port: Number(port) } };
 }

@@ -1,3 +1,4 @@
 export * from './config.ts';
+export * from './preemption.ts';
 export * from './run.ts';
 export * from './worker.ts';

@@ -1,4 +1,6 @@
 import type { WorkerConfig } from './config.ts';
+import { freeLoopbackAddress } from './metrics-server.ts';
+import { watchPreemptionNotice } from './preemption.ts';
 import { configureRuntime, createKeelWorker } from './worker.ts';
 
 /**
@@ -7,14 +9,32 @@ import { configureRuntime, createKeelWorker } from './worker.ts';
  * deleted): its trainers are told to save and exit first, then the workers drain.
  */
 export async function runWorker(config: WorkerConfig): Promise<void> {
-  configureRuntime({ handleSignals: false });
+  // With KEEL_METRICS_PORT, Core exports Temporal's metrics on a loopback port of its own, which
+  // the worker's /metrics appends (metrics-server.ts).
+  const temporalMetrics = config.metrics ? { temporalMetricsAddress: await freeLoopbackAddress() } : {};
+  configureRuntime({ handleSignals: false, ...temporalMetrics });
   const keel = await createKeelWorker(config);
-  const onSignal = (signal: NodeJS.Signals) => {
-    console.log(`keel worker: ${signal}, preempting ${keel.deps.trainers.size} trainer(s) and shutting down`);
+  if (keel.metricsUrl) console.log(`keel worker: metrics on ${keel.metricsUrl}`);
+  let stopping = false;
+  const preempt = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`keel worker: ${why}, preempting ${keel.deps.trainers.size} trainer(s) and shutting down`);
     keel.shutdown();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', () => preempt('SIGINT'));
+  process.once('SIGTERM', () => preempt('SIGTERM'));
+  let stopWatching = () => {};
+  const notice = config.preemptionNotice;
+  try {
+    if (notice) {
+      const onNotice = (n: { reason: string }) => preempt(`preemption notice (${n.reason})`);
+      stopWatching = watchPreemptionNotice(notice.source, onNotice, { header: notice.header });
+    }
+  } catch (err) {
+    await keel.close(); // a bad KEEL_PREEMPTION_NOTICE: refuse to start, having taken no work
+    throw err;
+  }
   console.log(
     `keel worker: serving task queues '${config.taskQueue}', '${config.gpuTaskQueue}', '${config.hostTaskQueue}' ` +
       `on ${config.temporal.connectionOptions.address} (namespace ${config.temporal.namespace}), ` +
@@ -23,6 +43,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   try {
     await keel.run();
   } finally {
+    stopWatching();
     await keel.close();
   }
 }

@@ -4,6 +4,8 @@ import { detectGpus, GpuSlots } from '@keel/activities/trainer';
 import { type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerConfig } from './config.ts';
+import { addProcessMetrics, createKeelMetrics, type KeelMetrics } from './metrics.ts';
+import { type Health, type MetricsServer, startMetricsServer } from './metrics-server.ts';
 
 const require = createRequire(import.meta.url);
 /** The workflows module; Temporal bundles it into its deterministic sandbox at worker start. */
@@ -15,6 +17,12 @@ export interface KeelWorker {
   connection: NativeConnection;
   db: KeelDatabase;
   deps: ActivityDeps;
+  /** keel's Prometheus registry for this worker (served at /metrics when config.metrics is set). */
+  metrics: KeelMetrics;
+  /** `http://host:port/metrics` when config.metrics is set (the port picked, if 0 was asked). */
+  metricsUrl?: string;
+  /** What /healthz answers: ok while every worker runs and Temporal answers. */
+  health(): Promise<Health>;
   run(): Promise<void>;
   runUntil<T>(until: Promise<T>): Promise<T>;
   /** Preempts running trainers (they save and exit), then shuts every worker down. */
@@ -35,6 +43,7 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
   const db = await openDatabase({ url: config.databaseUrl });
   const storages = new StorageCache();
   let connection: NativeConnection | undefined;
+  let server: MetricsServer | undefined;
   try {
     await migrateDatabase(db);
     connection = await NativeConnection.connect(config.temporal.connectionOptions);
@@ -47,6 +56,8 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
       trainers: new Set(),
       storages,
     };
+    const metrics = createKeelMetrics(deps, config.hostId ?? config.hostTaskQueue);
+    deps.metrics = metrics.job;
     const activities = createActivities(deps);
     const common = {
       connection,
@@ -71,31 +82,101 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
       await Worker.create({ ...common, taskQueue: config.hostTaskQueue }),
     ];
     const opened = connection;
+    let shuttingDown = false;
+    const health = () => workerHealth(opened, workers, shuttingDown, deps);
+    if (config.metrics) {
+      addProcessMetrics(metrics.registry);
+      server = await startMetricsServer({ ...config.metrics, registry: metrics.registry, temporalMetricsUrl, health });
+    }
+    const metricsServer = server;
     return {
       workers,
       connection,
       db,
       deps,
+      metrics,
+      ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
+      health,
       run: () => Promise.all(workers.map((w) => w.run())).then(() => {}),
       runUntil: async (until) => {
         const [result] = await Promise.all([until, ...workers.map((w) => w.runUntil(until))]);
         return result;
       },
       shutdown() {
+        if (shuttingDown) return;
+        shuttingDown = true;
         for (const trainer of deps.trainers) trainer.stop('preempt');
-        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        // No new trainers here; but the checkpoints the stopping trainers save, and any staged
+        // ones not yet uploaded, exist only on this host: keep serving its queue (and workflow
+        // tasks, which schedule those uploads) until they are uploaded or the drain time is up.
+        const [main, gpu, host] = workers as [Worker, Worker, Worker];
+        if (gpu.getState() === 'RUNNING') gpu.shutdown();
+        void drained(deps, metrics.job.pendingUploads, config.drainSeconds ?? defaultDrainSeconds).then(() => {
+          for (const w of [main, host]) if (w.getState() === 'RUNNING') w.shutdown();
+        });
       },
       close: async () => {
+        await metricsServer?.close();
         await Promise.all([opened.close(), storages.close()]);
         await db.close();
       },
     };
   } catch (err) {
+    await server?.close();
     await connection?.close();
     await db.close();
     throw err;
   }
 }
+
+/** How long a stopping worker waits for its trainers' last checkpoints to upload (KEEL_DRAIN_SECONDS). */
+export const defaultDrainSeconds = 90;
+
+/** Resolves once no trainer runs and nothing staged here waits for upload, or after `seconds`. */
+async function drained(deps: ActivityDeps, pendingUploads: Set<string>, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline && (deps.trainers.size > 0 || pendingUploads.size > 0)) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Healthy while every Temporal worker of this process runs and the Temporal frontend answers (a
+ * cheap call, at most 3 s); not once shutdown began, or when a worker failed or stopped.
+ */
+async function workerHealth(
+  connection: NativeConnection,
+  workers: Worker[],
+  shuttingDown: boolean,
+  deps: ActivityDeps,
+): Promise<Health> {
+  const states = Object.fromEntries(workers.map((w) => [w.options.taskQueue, w.getState()]));
+  const details = {
+    workers: states,
+    gpus: { total: deps.gpuSlots.devices.length, busy: deps.gpuSlots.devices.length - deps.gpuSlots.freeCount },
+    trainers: deps.trainers.size,
+  };
+  const notOk = (reason: string): Health => ({ ok: false, reason, ...details });
+  const failed = Object.entries(states).find(([, state]) => state === 'FAILED');
+  if (failed) return notOk(`the worker of task queue '${failed[0]}' failed`);
+  if (shuttingDown) return notOk('shutting down');
+  const stopped = Object.entries(states).find(([, state]) => state !== 'RUNNING');
+  if (stopped) {
+    const [queue, state] = stopped;
+    return notOk(
+      state === 'INITIALIZED' ? 'starting' : `the worker of task queue '${queue}' is ${state.toLowerCase()}`,
+    );
+  }
+  try {
+    await connection.withDeadline(Date.now() + 3000, () => connection.workflowService.getSystemInfo({}));
+  } catch (err) {
+    return notOk(`Temporal does not answer: ${(err as Error).message}`);
+  }
+  return { ok: true, ...details };
+}
+
+/** Where Core serves Temporal's metrics, when configureRuntime was asked to export them. */
+let temporalMetricsUrl: string | undefined;
 
 export interface RuntimeOptions {
   /** Temporal SDK log level (default INFO; the bundler's output is INFO). */
@@ -103,10 +184,17 @@ export interface RuntimeOptions {
   /** Let the runtime shut workers down on SIGINT/SIGTERM (default true). Processes that stop
    *  their workers themselves, like `keel dev`, turn this off. */
   handleSignals?: boolean;
+  /** host:port where Core serves the Temporal SDK's metrics as Prometheus text (a loopback
+   *  address: workers append them to their own /metrics). Default: not exported. */
+  temporalMetricsAddress?: string;
 }
 
 /** Configures Temporal's process-wide runtime; call once, before the first worker is created. */
-export function configureRuntime({ logLevel = 'INFO', handleSignals = true }: RuntimeOptions): void {
+export function configureRuntime({
+  logLevel = 'INFO',
+  handleSignals = true,
+  temporalMetricsAddress,
+}: RuntimeOptions): void {
   const print = new DefaultLogger(logLevel);
   Runtime.install({
     // The GPU and host workers serve activities only, by design; the SDK warns about each.
@@ -115,5 +203,9 @@ export function configureRuntime({ logLevel = 'INFO', handleSignals = true }: Ru
         print.log(entry.level, entry.message, entry.meta);
     }),
     ...(handleSignals ? {} : { shutdownSignals: [] }),
+    ...(temporalMetricsAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: temporalMetricsAddress } } } }
+      : {}),
   });
+  if (temporalMetricsAddress) temporalMetricsUrl = `http://${temporalMetricsAddress}/metrics`;
 }

@@ -41,7 +41,10 @@ export function uiLink(workflowId: string, env = process.env): string | null {
 
 function printStarted(kind: 'job' | 'study', id: string, started: object, opts: JsonOption): void {
   const ui = uiLink(id);
-  if (opts.json) return printJson({ ...started, ui });
+  if (opts.json) {
+    printJson({ ...started, ui });
+    return;
+  }
   console.log(`started ${kind} ${id}`);
   if (ui) console.log(`  UI: ${ui}`);
   console.log(`  watch: keel ${kind} watch ${id}`);

@@ -169,9 +169,16 @@ describe('docs/temporal-cli.md', () => {
     expect(progress.checkpoints.committed).toBeGreaterThanOrEqual(1);
 
     // The live step is in the attempt's heartbeat, at or past the checkpoint's.
-    const described = await until('job-describe', { JOB_ID }, (r) => r.stdout.includes('LastHeartbeatDetails'));
+    // (Heartbeats are throttled, 2 s at most between them: read again until one has caught up.)
+    const heartbeatOf = (r: { stdout: string }) =>
+      JSON.parse(/LastHeartbeatDetails\s+(\[.*\])/.exec(r.stdout)?.[1] ?? 'null') as [{ step: number }] | null;
+    const described = await until(
+      'job-describe',
+      { JOB_ID },
+      (r) => (heartbeatOf(r)?.[0].step ?? -1) >= (progress.step as number),
+    );
     expect(described.stdout).toMatch(/Type\s+runTrainer\n/);
-    const heartbeat = JSON.parse(/LastHeartbeatDetails\s+(\[.*\])/.exec(described.stdout)?.[1] ?? 'null');
+    const heartbeat = heartbeatOf(described) as [{ step: number; metrics: object }];
     expect(heartbeat[0].step).toBeGreaterThanOrEqual(progress.step as number);
     expect(heartbeat[0].metrics).toHaveProperty('loss');
     expect(attribute(described, 'KeelKind')).toBe('job');
