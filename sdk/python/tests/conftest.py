@@ -126,6 +126,35 @@ def run_keel(node: str, short_tmp: Path):  # type: ignore[no-untyped-def]
     return run
 
 
+def run_framework_trainer(
+    node: str, trainer: Path, attempt_dir: Path, params: Dict[str, Any], **options: Any
+) -> KeelRun:
+    """A Lightning or Hugging Face test trainer under keel, with room for importing torch."""
+    config = {
+        "command": [sys.executable, str(trainer)],
+        "attemptDir": str(attempt_dir),
+        "params": params,
+        "env": {"PYTHONPATH": str(SDK_SRC), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
+        "timeoutMs": 240_000,
+        "progressTimeoutMs": 120_000,  # importing torch and a framework takes a while on a small machine
+        "stopGraceMs": 60_000,
+        **options,
+    }
+    return run_harness(node, config, timeout=300)
+
+
+def staged_steps(run: KeelRun) -> list:
+    return [s["step"] for s in run["staged"]]
+
+
+@pytest.fixture(scope="module")
+def module_tmp() -> Iterator[Path]:
+    """A short temporary folder shared by a module's tests (socket paths stay under 108 bytes)."""
+    folder = Path(tempfile.mkdtemp(prefix="kfw-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_harness(node: str, config: Dict[str, Any], timeout: float) -> KeelRun:
     """Runs tests/run_with_keel.ts (keel's real launch code) with ``config``; its summary."""
     done = subprocess.run(

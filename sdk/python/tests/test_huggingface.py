@@ -5,15 +5,12 @@ is not installed; their absence is tested in test_save_async.py."""
 from __future__ import annotations
 
 import json
-import shutil
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import pytest
 
-from conftest import SDK_SRC, TESTS, KeelRun, run_harness
+from conftest import TESTS, KeelRun, run_framework_trainer, staged_steps
 
 pytest.importorskip("torch", reason="torch is not installed: the callback's runs are skipped")
 pytest.importorskip("transformers", reason="transformers is not installed: the callback's runs are skipped")
@@ -30,29 +27,9 @@ HF_FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="khf-", dir="/tmp"))  # short: a Unix socket path is < 108 bytes
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def run_hf(node: str, attempt_dir: Path, params: Dict[str, Any], **options: Any) -> KeelRun:
-    config = {
-        "command": [sys.executable, str(TRAINER)],
-        "attemptDir": str(attempt_dir),
-        "params": params,
-        "env": {"PYTHONPATH": str(SDK_SRC), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
-        "timeoutMs": 240_000,
-        "progressTimeoutMs": 120_000,  # importing torch and transformers takes a while on a small machine
-        "stopGraceMs": 60_000,
-        **options,
-    }
-    return run_harness(node, config, timeout=300)
+    return run_framework_trainer(node, TRAINER, attempt_dir, params, **options)
 
-
-def staged_steps(run: KeelRun) -> list:
-    return [s["step"] for s in run["staged"]]
 
 
 def trainer_state(staged: Dict[str, Any]) -> Dict[str, Any]:
@@ -63,8 +40,8 @@ PARAMS = {"max_steps": 30, "save_steps": 10, "logging_steps": 5}
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(node: str, root: Path) -> KeelRun:
-    return run_hf(node, root / "a", PARAMS)
+def uninterrupted(node: str, module_tmp: Path) -> KeelRun:
+    return run_hf(node, module_tmp / "a", PARAMS)
 
 
 def test_logs_and_checkpoint_folders_reach_keel(uninterrupted: KeelRun) -> None:
@@ -82,9 +59,9 @@ def test_logs_and_checkpoint_folders_reach_keel(uninterrupted: KeelRun) -> None:
     assert run["finalMetrics"]["final_step"] == 30
 
 
-def test_resume_checkpoint_resumes_from_keels_folder_exactly(uninterrupted: KeelRun, node: str, root: Path) -> None:
+def test_resume_checkpoint_resumes_from_keels_folder_exactly(uninterrupted: KeelRun, node: str, module_tmp: Path) -> None:
     at20 = uninterrupted["staged"][1]
-    run = run_hf(node, root / "b", PARAMS, attempt=2, resume={"path": at20["dir"], "step": 20})
+    run = run_hf(node, module_tmp / "b", PARAMS, attempt=2, resume={"path": at20["dir"], "step": 20})
     assert (run["outcome"], run["exitCode"]) == ("completed", 0), run["log"]
     assert run.event("resume")["resume"] == at20["dir"]
     assert run.event("start_step")["start_step"] == 20
@@ -93,9 +70,9 @@ def test_resume_checkpoint_resumes_from_keels_folder_exactly(uninterrupted: Keel
 
 
 @pytest.mark.parametrize("stop_with", ["keel", "sigterm"])
-def test_a_stop_saves_the_step_reached_and_exits_0(node: str, root: Path, stop_with: str) -> None:
+def test_a_stop_saves_the_step_reached_and_exits_0(node: str, module_tmp: Path, stop_with: str) -> None:
     slow = {"max_steps": 100_000, "save_steps": 100_000, "step_delay_ms": 50}
-    run = run_hf(node, root / f"stop-{stop_with}", slow, stopOn="READY", stopWith=stop_with, stopReason="preempt")
+    run = run_hf(node, module_tmp / f"stop-{stop_with}", slow, stopOn="READY", stopWith=stop_with, stopReason="preempt")
     assert (run["exitCode"], run["signal"]) == (0, None), (run["outcome"], run["timedOut"], run["log"])
     assert run["outcome"] == ("stopped" if stop_with == "keel" else "completed")
     returned = run.event("train_returned")
@@ -106,8 +83,8 @@ def test_a_stop_saves_the_step_reached_and_exits_0(node: str, root: Path, stop_w
     assert run["finalMetrics"]["final_step"] == last
 
 
-def test_an_output_dir_outside_keels_checkpoint_folder_is_refused_at_once(node: str, root: Path) -> None:
-    run = run_hf(node, root / "outside", {**PARAMS, "outside": True})
+def test_an_output_dir_outside_keels_checkpoint_folder_is_refused_at_once(node: str, module_tmp: Path) -> None:
+    run = run_hf(node, module_tmp / "outside", {**PARAMS, "outside": True})
     assert run["exitCode"] != 0 and run["outcome"] == "crashed"
     assert "is outside keel's checkpoint folder" in run["log"] and "output_dir=keel.checkpoint_dir()" in run["log"]
     assert run["staged"] == []

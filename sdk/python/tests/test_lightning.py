@@ -4,15 +4,12 @@ is not installed; their absence is tested in test_save_async.py."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import pytest
 
-from conftest import SDK_SRC, TESTS, KeelRun, run_harness
+from conftest import TESTS, KeelRun, run_framework_trainer, staged_steps
 
 pytest.importorskip("torch", reason="torch is not installed: the callback's runs are skipped")
 pytest.importorskip("lightning.pytorch", reason="lightning is not installed: the callback's runs are skipped")
@@ -22,29 +19,9 @@ import torch  # noqa: E402
 TRAINER = TESTS / "trainers" / "lightning_trainer.py"
 
 
-@pytest.fixture(scope="module")
-def root() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="kpl-", dir="/tmp"))  # short: a Unix socket path is < 108 bytes
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def run_lightning(node: str, attempt_dir: Path, params: Dict[str, Any], **options: Any) -> KeelRun:
-    config = {
-        "command": [sys.executable, str(TRAINER)],
-        "attemptDir": str(attempt_dir),
-        "params": params,
-        "env": {"PYTHONPATH": str(SDK_SRC), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"},
-        "timeoutMs": 240_000,
-        "progressTimeoutMs": 120_000,  # importing torch and lightning takes a while on a small machine
-        "stopGraceMs": 60_000,
-        **options,
-    }
-    return run_harness(node, config, timeout=300)
+    return run_framework_trainer(node, TRAINER, attempt_dir, params, **options)
 
-
-def staged_steps(run: KeelRun) -> list:
-    return [s["step"] for s in run["staged"]]
 
 
 def saved_step(staged: Dict[str, Any]) -> int:
@@ -57,8 +34,8 @@ PARAMS = {"max_steps": 32, "checkpoint_every": 8, "report_every": 4}
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(node: str, root: Path) -> KeelRun:
-    return run_lightning(node, root / "a", PARAMS)
+def uninterrupted(node: str, module_tmp: Path) -> KeelRun:
+    return run_lightning(node, module_tmp / "a", PARAMS)
 
 
 def test_metrics_and_checkpoints_reach_keel(uninterrupted: KeelRun) -> None:
@@ -74,10 +51,10 @@ def test_metrics_and_checkpoints_reach_keel(uninterrupted: KeelRun) -> None:
     assert run["finalMetrics"]["final_step"] == 32
 
 
-def test_resume_ckpt_path_resumes_from_keels_checkpoint_exactly(uninterrupted: KeelRun, node: str, root: Path) -> None:
+def test_resume_ckpt_path_resumes_from_keels_checkpoint_exactly(uninterrupted: KeelRun, node: str, module_tmp: Path) -> None:
     at16 = uninterrupted["staged"][1]
     resume = {"path": str(Path(at16["dir"]) / at16["name"]), "step": 16}
-    run = run_lightning(node, root / "b", PARAMS, attempt=2, resume=resume)
+    run = run_lightning(node, module_tmp / "b", PARAMS, attempt=2, resume=resume)
     assert (run["outcome"], run["exitCode"]) == ("completed", 0), run["log"]
     assert run.event("resume")["resume"] == resume["path"]
     assert run.event("start_step")["start_step"] == 16
@@ -86,10 +63,10 @@ def test_resume_ckpt_path_resumes_from_keels_checkpoint_exactly(uninterrupted: K
 
 
 @pytest.mark.parametrize("stop_with", ["keel", "sigterm"])
-def test_a_stop_saves_the_step_reached_and_exits_0(node: str, root: Path, stop_with: str) -> None:
+def test_a_stop_saves_the_step_reached_and_exits_0(node: str, module_tmp: Path, stop_with: str) -> None:
     slow = {"max_steps": 100_000, "checkpoint_every": 0, "step_delay_ms": 50}
     options = {"stopOn": "READY", "stopWith": stop_with, "stopReason": "preempt"}
-    run = run_lightning(node, root / f"stop-{stop_with}", slow, **options)
+    run = run_lightning(node, module_tmp / f"stop-{stop_with}", slow, **options)
     assert (run["exitCode"], run["signal"]) == (0, None), (run["outcome"], run["timedOut"], run["log"])
     assert run["outcome"] == ("stopped" if stop_with == "keel" else "completed")
     # On SIGTERM Lightning ends fit() with its SIGTERMException (exit 0) after the callback saved.

@@ -2,7 +2,6 @@
 // each runtime runs the same script, which starts a study and reads its progress and its trials'
 // rows, against the real dev server, worker and database.
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KeelClient } from '@keel/client';

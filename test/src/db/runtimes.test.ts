@@ -1,7 +1,6 @@
 // The CLI and the HTTP API read the database under Node, Bun and Deno (both runtimes come from the
 // npm registry as devDependencies). The same read script runs under each, on both dialects.
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createStudy, type Dialect, migrateDatabase, openDatabase, recordTrial, updateTrial } from '@keel/db';

@@ -8,7 +8,6 @@ callback catches). Each thing the tests check is printed as `EVENT <json>`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -18,6 +17,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 import keel_sdk as keel
+from torch_common import weights_sha256
 from keel_sdk.huggingface import KeelCallback, resume_checkpoint
 
 
@@ -60,12 +60,6 @@ class Slow(TrainerCallback):  # type: ignore[misc]
             print("READY", flush=True)
         time.sleep(self.delay)
 
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def main() -> None:

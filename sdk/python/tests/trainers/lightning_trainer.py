@@ -7,7 +7,6 @@ mid-run; READY is printed at step 3). Each thing the tests check is printed as `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Any
@@ -16,6 +15,7 @@ import lightning.pytorch as pl
 import torch
 
 import keel_sdk as keel
+from torch_common import weights_sha256
 from keel_sdk.lightning import KeelCallback, resume_ckpt_path
 
 
@@ -44,12 +44,6 @@ class Regression(pl.LightningModule):
     def on_train_start(self) -> None:
         event(start_step=self.global_step)
 
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def main() -> None:
