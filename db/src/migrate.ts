@@ -80,6 +80,12 @@ async function migratePostgresLocked(db: KeelDatabase): Promise<void> {
   try {
     await client`select pg_advisory_lock(${migrationLockKey})`;
     await migratePostgres(drizzlePostgres(client), { migrationsFolder: migrationsFolder('postgres') });
+  } catch (err) {
+    // postgres.js reconnects silently: if the server restarted after the lock was taken, the
+    // migration ran on a new session without it, and a worker migrating beside it may have won.
+    // Each migration is one transaction (Postgres DDL is transactional), so the loser's is rolled
+    // back whole; as on SQLite, its error only matters if something is still unapplied.
+    if ((await pendingMigrations(db).catch(() => 1)) > 0) throw err;
   } finally {
     await client.end({ timeout: 5 }); // ending the session releases the lock
   }

@@ -22,6 +22,34 @@ export const storageDefaults = {
   azureBlockSizeBytes: 16 * MiB,
   azureConcurrency: 4,
   listPageSize: 1000,
+  /**
+   * S3: a TCP connection not made in this long fails (and is retried by the SDK). A server that
+   * is down refuses at once; this catches black holes (dropped SYNs).
+   */
+  s3ConnectTimeoutMs: 10_000,
+  /**
+   * S3: a request whose socket carries no bytes either way for this long fails with TimeoutError
+   * and is retried (the SDK's 3 attempts, then Temporal's). An idle timeout, not a deadline: a
+   * slow 16 MiB part keeps its socket busy and takes as long as it needs; only silence counts.
+   * 30 s, as long as the upload activity's heartbeat timeout and half boto's 60 s read timeout:
+   * S3 answers a part within seconds of its last byte, and long CompleteMultipartUploads send
+   * whitespace to keep the connection busy (AWS and MinIO both do).
+   */
+  s3IdleTimeoutMs: 30_000,
+  /**
+   * GCS (@google-cloud/storage's `timeout`, through teeny-request): per request, reset by every
+   * byte of the response and by socket activity, so it works as an idle timeout for reads and
+   * metadata calls. The SDK's own default is 60 s; 30 s matches S3.
+   */
+  gcsTimeoutMs: 30_000,
+  /**
+   * GCS single-request uploads (files up to one chunk, 32 MiB): the SDK sets no timeout on them
+   * by default, so a hung server held them forever. This one runs from the request's start to
+   * the response's first byte (the body's time counts), so it is generous: 32 MiB in 2 minutes
+   * needs only 280 KB/s. Resumable chunks (gaxios) take no timeout through the SDK: a hung chunk
+   * is ended by the upload activity's heartbeat timeout (see README).
+   */
+  gcsSingleUploadTimeoutMs: 120_000,
 } as const;
 
 export const s3Limits = { minPartBytes: 5 * MiB, maxPartBytes: 5 * 1024 * MiB, maxParts: 10_000 } as const;
@@ -39,6 +67,8 @@ export interface S3Settings {
   checksum: S3ChecksumSetting | undefined;
   partSizeBytes: number;
   concurrency: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 export interface GcsSettings {
@@ -99,6 +129,14 @@ export function resolveS3Settings(options: S3Options | undefined, env: Env, uri:
       o.concurrency === undefined
         ? storageDefaults.s3Concurrency
         : integerIn('s3', uri, 'options.s3.concurrency', o.concurrency, 1, maxConcurrency),
+    connectTimeoutMs:
+      o.connectTimeoutMs === undefined
+        ? storageDefaults.s3ConnectTimeoutMs
+        : integerIn('s3', uri, 'options.s3.connectTimeoutMs', o.connectTimeoutMs, 100, 600_000),
+    idleTimeoutMs:
+      o.idleTimeoutMs === undefined
+        ? storageDefaults.s3IdleTimeoutMs
+        : integerIn('s3', uri, 'options.s3.idleTimeoutMs', o.idleTimeoutMs, 100, 3_600_000),
   };
 }
 

@@ -71,6 +71,10 @@ export interface S3Options {
   concurrency?: number;
   /** Default: KEEL_S3_CHECKSUM, else `when-required` on custom endpoints and the SDK's `when-supported` on AWS. */
   checksum?: S3ChecksumSetting;
+  /** A TCP connection not made within this fails (retried). Default 10,000 ms. */
+  connectTimeoutMs?: number;
+  /** A request whose socket is silent this long fails (retried). Idle time, not a deadline. Default 30,000 ms. */
+  idleTimeoutMs?: number;
 }
 
 export interface GcsOptions {

@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 const uri = 's3://bkt/runs';
 
 describe('S3 settings', () => {
-  test('defaults: 16 MiB parts, 4 at once, nothing else forced', () => {
+  test('defaults: 16 MiB parts, 4 at once, 10 s connect and 30 s idle timeouts, nothing else forced', () => {
     expect(resolveS3Settings(undefined, {}, uri)).toEqual({
       endpoint: undefined,
       region: undefined,
@@ -23,7 +23,15 @@ describe('S3 settings', () => {
       checksum: undefined,
       partSizeBytes: 16 * MiB,
       concurrency: 4,
+      connectTimeoutMs: 10_000,
+      idleTimeoutMs: 30_000,
     });
+  });
+
+  test('timeouts are whole milliseconds in range', () => {
+    expect(resolveS3Settings({ idleTimeoutMs: 1000 }, {}, uri).idleTimeoutMs).toBe(1000);
+    expect(() => resolveS3Settings({ idleTimeoutMs: 0 }, {}, uri)).toThrow(/options.s3.idleTimeoutMs is 0/);
+    expect(() => resolveS3Settings({ connectTimeoutMs: 1.5 }, {}, uri)).toThrow(/options.s3.connectTimeoutMs/);
   });
 
   test('custom endpoints get path-style, us-east-1 and when-required checksums; AWS keeps the SDK defaults', () => {

@@ -6,7 +6,9 @@ import type { KeelActivities } from '@keel/activities';
 import {
   type AttemptOutcome,
   checkpointStagedSignalName,
+  checkpointsSkippedSignalName,
   type RunTrainerResult,
+  type SkippedCheckpoint,
   type StagedCheckpointEvent,
   type TrialEnded,
   trialEndedSignalName,
@@ -72,6 +74,7 @@ export interface JobResult {
 export const stopSignal = defineSignal<[{ reason?: string }?]>('stop');
 export const progressQuery = defineQuery<JobProgress>('progress');
 export const checkpointStagedSignal = defineSignal<[StagedCheckpointEvent]>(checkpointStagedSignalName);
+export const checkpointsSkippedSignal = defineSignal<[SkippedCheckpoint[]]>(checkpointsSkippedSignalName);
 
 /** Uploads in flight at once per job; more staged checkpoints wait their turn (training does not). */
 const maxParallelUploads = 4;
@@ -120,6 +123,7 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
   const checkpoints = new CheckpointPipeline(jobId, spec, progress);
   setHandler(progressQuery, () => progress);
   setHandler(checkpointStagedSignal, (event) => checkpoints.staged(event));
+  setHandler(checkpointsSkippedSignal, (skipped) => checkpoints.skippedAtRestore(skipped));
   let stopRequested = false;
   let stopReason: string | null = null;
   const attemptScope = new CancellationScope();
@@ -140,7 +144,9 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
   let final: { status: JobStatus; error?: string; finalMetrics?: Record<string, number> } | undefined;
   let cancelled: unknown;
   try {
-    final = await attemptScope.run(() => runAttempts(jobId, storageUri, spec, progress, () => stopRequested));
+    final = await attemptScope.run(() =>
+      runAttempts(jobId, storageUri, spec, progress, checkpoints, () => stopRequested),
+    );
   } catch (err) {
     if (!isCancellation(err)) throw err;
     // The workflow itself was cancelled (e.g. `temporal workflow cancel`): the trainer was asked
@@ -201,6 +207,7 @@ async function runAttempts(
   storageUri: string,
   spec: JobSpec,
   progress: JobProgress,
+  checkpoints: CheckpointPipeline,
   stopRequested: () => boolean,
 ): Promise<{ status: JobStatus; error?: string; finalMetrics?: Record<string, number> }> {
   const launcher = (taskQueue: string, pickUpWithin?: number) =>
@@ -225,13 +232,11 @@ async function runAttempts(
     let problem = '';
     try {
       result = await gpu.runTrainer({ jobId, attempt: progress.attempt, storageUri, trainer: trainerSpec(spec) });
+      checkpoints.skippedAtRestore(result.skippedCheckpoints); // those the signal told are counted once
       outcome = result.outcome;
       progress.step = result.step ?? progress.step;
       progress.metrics = { ...progress.metrics, ...result.metrics };
       progress.resumedFromStep = result.resumedFrom?.step ?? null;
-      for (const skipped of result.skippedCheckpoints) {
-        progress.failedCheckpoints.push({ step: skipped.step, reason: skipped.reason });
-      }
       problem = describeAttempt(result, spec);
     } catch (err) {
       if (isCancellation(err) && stopRequested()) return { status: 'stopped' };
@@ -292,6 +297,7 @@ class CheckpointPipeline {
   /** Staged checkpoints waiting for the policy's decision (best-and-last, on-end). */
   #held: { event: StagedCheckpointEvent; record: Promise<Recorded> }[] = [];
   #bestValue: number | undefined;
+  readonly #skippedIds = new Set<number>();
   readonly #jobId: string;
   readonly #spec: JobSpec;
   readonly #progress: JobProgress;
@@ -321,6 +327,24 @@ class CheckpointPipeline {
     }
     if (policy === 'every') this.#track(() => this.#upload(event, record));
     else this.#held.push({ event, record });
+  }
+
+  /**
+   * Committed checkpoints that a restore found corrupt or missing and marked failed: they move
+   * from committed to failed in the counts, with the reason in failedCheckpoints. Told by signal
+   * before the trainer starts and again in the attempt's result; each is counted once.
+   */
+  skippedAtRestore(skipped: SkippedCheckpoint[]): void {
+    for (const s of skipped) {
+      if (this.#skippedIds.has(s.checkpointId)) continue;
+      this.#skippedIds.add(s.checkpointId);
+      // It was counted committed when its commit returned; never below zero all the same.
+      this.#progress.checkpoints.committed = Math.max(0, this.#progress.checkpoints.committed - 1);
+      this.#progress.checkpoints.failed += 1;
+      this.#progress.failedCheckpoints.push({ step: s.step, reason: s.reason });
+      this.#progress.lastError = `checkpoint at step ${s.step} could not be restored and was marked failed: ${s.reason}`;
+    }
+    if (skipped.length > 0) render(this.#progress);
   }
 
   /** Once the attempts are over: upload what the policy keeps, then wait for every upload. */

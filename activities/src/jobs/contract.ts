@@ -5,6 +5,18 @@ import type { CheckpointFile, CheckpointKind } from '@keel/db/states';
 
 /** Sent by runTrainer to its workflow for each checkpoint it staged (before the trainer's ack). */
 export const checkpointStagedSignalName = 'keel.checkpointStaged';
+/**
+ * Sent by runTrainer to its workflow when restoring found committed checkpoints corrupt or
+ * missing (now marked failed), before the trainer starts: so the job's progress says so while
+ * the attempt runs, not only once it ends. Payload: SkippedCheckpoint[].
+ */
+export const checkpointsSkippedSignalName = 'keel.checkpointsSkipped';
+
+export interface SkippedCheckpoint {
+  checkpointId: number;
+  step: number;
+  reason: string;
+}
 
 /** Sent by runTrainer to a study for its trial's objective values (batched, a few per second at most). */
 export const trialReportSignalName = 'keel.trialReport';
@@ -86,7 +98,7 @@ export interface RunTrainerResult {
   outputTail: string;
   resumedFrom: { checkpointId: number; step: number } | null;
   /** Committed checkpoints found corrupt or missing while restoring, now marked failed. */
-  skippedCheckpoints: { checkpointId: number; step: number; reason: string }[];
+  skippedCheckpoints: SkippedCheckpoint[];
   host: string;
 }
 

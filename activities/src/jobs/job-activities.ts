@@ -21,6 +21,7 @@ import { launchTrainer, type RunningTrainer } from '../trainer/launch.ts';
 import {
   type CommitResult,
   checkpointStagedSignalName,
+  checkpointsSkippedSignalName,
   type RecordStagedInput,
   type RetentionPolicy,
   type RunTrainerInput,
@@ -109,6 +110,9 @@ export function createJobActivities(deps: ActivityDeps) {
         const workflowId = context.info.workflowExecution?.workflowId;
         if (!workflowId) throw ApplicationFailure.nonRetryable('runTrainer runs only inside a trainingJob workflow');
         const handle = context.client.workflow.getHandle(workflowId);
+        // The job's progress shows the checkpoints given up on now, while the attempt runs (the
+        // result repeats them; the workflow counts each once).
+        if (restored.skipped.length > 0) await handle.signal(checkpointsSkippedSignalName, restored.skipped);
         reporter = trainer.trial && trialReporter(trainer.trial, jobId, context);
         running = await launchTrainer({
           command: trainer.command,

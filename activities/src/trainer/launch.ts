@@ -90,9 +90,24 @@ export async function launchTrainer(request: LaunchRequest): Promise<RunningTrai
     },
   });
   let tail = '';
+  let logLost = 0;
+  let logError = '';
   for (const stream of [child.stdout, child.stderr]) {
     stream.on('data', (chunk: Buffer) => {
-      fs.writeSync(log, chunk);
+      // The log shares the work dir's disk with staging. Before, a write failing there (ENOSPC:
+      // the disk full) threw inside this handler, an uncaught exception that killed the whole
+      // worker and every trainer it ran. Now the output is dropped from the file (noted once
+      // space is back) and still kept in the tail that the attempt's result reports.
+      try {
+        if (logLost > 0) {
+          fs.writeSync(log, `[keel: ${logLost} bytes of output were not logged: ${logError}]\n`);
+          logLost = 0;
+        }
+        fs.writeSync(log, chunk);
+      } catch (err) {
+        logLost += chunk.length;
+        logError = (err as NodeJS.ErrnoException).code ?? String(err);
+      }
       tail = (tail + chunk.toString()).slice(-tailBytes);
     });
   }

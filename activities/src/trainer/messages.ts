@@ -40,6 +40,7 @@ export type ProblemCode =
   | 'step_not_increasing'
   | 'already_staged'
   | 'stage_failed'
+  | 'no_space'
   // keel itself failed on a message (a bug, or an outage on keel's side)
   | 'keel_error';
 

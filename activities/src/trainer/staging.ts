@@ -67,8 +67,8 @@ export async function stageCheckpoint(request: StageRequest): Promise<StagedChec
   // Built under a temporary name and renamed: a crash never leaves half a staged checkpoint.
   const building = path.join(request.stagingDir, `.step-${request.step}.building-${process.pid}`);
   await fs.rm(building, { recursive: true, force: true });
-  await fs.mkdir(building, { recursive: true });
   try {
+    await fs.mkdir(building, { recursive: true });
     const files: StagedFile[] = [];
     let linked = true;
     for (const { from, rel } of entries) {
@@ -92,6 +92,18 @@ export async function stageCheckpoint(request: StageRequest): Promise<StagedChec
     };
   } catch (err) {
     await fs.rm(building, { recursive: true, force: true });
+    // keel's own disk is full (a copy across filesystems, or the folder entries of a hard link):
+    // the trainer hears `no_space` by name, the partial copy is gone (just above), and the next
+    // checkpoint is staged normally once uploads have freed their staged files. Before, this was
+    // the generic `stage_failed` with an errno string, which a trainer cannot tell from a bug.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new CheckpointRefusedError(
+        'no_space',
+        `keel's staging folder ${request.stagingDir} has no space left for the checkpoint at step ${request.step}: ` +
+          'nothing was kept; the next checkpoint is staged as usual once space frees',
+      );
+    }
     throw err;
   }
 }

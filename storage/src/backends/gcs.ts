@@ -11,7 +11,7 @@ import {
   IdempotencyStrategy,
 } from '@google-cloud/storage';
 import { readChunkBytes, storedSha256 } from '../checksum.ts';
-import type { GcsSettings } from '../config.ts';
+import { type GcsSettings, storageDefaults } from '../config.ts';
 import type { Backend, BackendDownload, BackendObject, UploadRequest } from './backend.ts';
 
 export async function createGcsBackend(bucket: string, settings: GcsSettings): Promise<Backend> {
@@ -21,6 +21,9 @@ export async function createGcsBackend(bucket: string, settings: GcsSettings): P
     // Re-sending the same bytes to the same name is harmless, so uploads may be retried too
     // (by default the SDK retries them only under generation preconditions).
     retryOptions: { autoRetry: true, idempotencyStrategy: IdempotencyStrategy.RetryAlways },
+    // Per request, reset by response bytes: an idle timeout for reads and metadata calls, so a
+    // hung server fails them (and they are retried) instead of holding them (see storageDefaults).
+    timeout: storageDefaults.gcsTimeoutMs,
   });
   return new GcsBackend(client.bucket(bucket), settings);
 }
@@ -50,7 +53,11 @@ class GcsBackend implements Backend {
     const resumable = request.bytes > this.#settings.chunkSizeBytes;
     const destination = file.createWriteStream({
       resumable,
-      ...(resumable ? { chunkSize: this.#settings.chunkSizeBytes } : {}),
+      // Single-request uploads get no timeout from the SDK otherwise (it sets 0): a hung server
+      // held them forever. Resumable chunks cannot be given one here (see storageDefaults).
+      ...(resumable
+        ? { chunkSize: this.#settings.chunkSizeBytes }
+        : { timeout: storageDefaults.gcsSingleUploadTimeoutMs }),
       validation: 'crc32c',
       metadata: { contentType: 'application/octet-stream', metadata: { sha256: request.sha256 } },
     });

@@ -42,6 +42,14 @@ async function createS3Client(settings: S3Settings): Promise<S3Client> {
     forcePathStyle: resolved.forcePathStyle,
     // On AWS, follow a bucket that lives in another region than the configured one.
     followRegionRedirects: !customEndpoint,
+    // The SDK sets no timeouts by default: against a hung server (a stopped process, a network
+    // black hole) a request waited forever, holding the upload until the activity's heartbeat
+    // timed out and leaving the attempt hanging beside its retry. socketTimeout is an idle
+    // timeout (no bytes either way), so a slow part still goes through; requestTimeout, a
+    // whole-request deadline in this SDK version (4.x, with throwOnRequestTimeout), is left
+    // unset for that reason. A timeout is a TimeoutError, which the SDK retries. (The client
+    // builds its NodeHttpHandler from these options.)
+    requestHandler: { connectionTimeout: settings.connectTimeoutMs, socketTimeout: settings.idleTimeoutMs },
   };
   if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
   if (resolved.region !== undefined) config.region = resolved.region;

@@ -230,10 +230,15 @@ export async function startPrivateMinio(): Promise<PrivateMinio> {
 }
 
 async function startFakeGcs(dir: string): Promise<Started<'gcs'>> {
-  const port = await getPort({ host });
+  fs.mkdirSync(path.join(dir, 'data'));
+  return launchFakeGcs(dir, await getPort({ host }));
+}
+
+/** Starts fake-gcs-server on `port` over `<dir>/data` (its filesystem backend: a restart finds
+ *  its buckets and objects). */
+async function launchFakeGcs(dir: string, port: number): Promise<Started<'gcs'>> {
   const endpoint = `http://${host}:${port}`;
   const root = path.join(dir, 'data');
-  fs.mkdirSync(root);
   const args = ['-scheme', 'http', '-host', host, '-port', String(port), '-external-url', endpoint];
   args.push('-backend', 'filesystem', '-filesystem-root', root, '-log-level', 'warn');
   const proc = spawnManaged('fake-gcs-server', toolPath('KEEL_FAKE_GCS_BIN'), args, {
@@ -241,6 +246,56 @@ async function startFakeGcs(dir: string): Promise<Started<'gcs'>> {
   });
   await waitUntilReady(proc, () => httpOk(`${endpoint}/storage/v1/b?project=keel-test`));
   return { proc, endpoint: { endpoint, projectId: 'keel-test' } };
+}
+
+/** A fake-gcs-server of one test's own, to take down and bring back (outage tests). */
+export interface PrivateFakeGcs {
+  endpoint: ServiceEndpoints['gcs'];
+  readonly pid: number;
+  /** SIGKILLs the server and waits until its process group is gone. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port over the same folder; waits until it answers. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Like startPrivateMinio, for fake-gcs-server. */
+export async function startPrivateFakeGcs(): Promise<PrivateFakeGcs> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-fake-gcs-'));
+  fs.mkdirSync(path.join(dir, 'data'));
+  const port = await getPort({ host });
+  let current: Started<'gcs'> | undefined;
+  try {
+    current = await launchFakeGcs(dir, port);
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const first = current;
+  return {
+    endpoint: first.endpoint,
+    get pid() {
+      return (current ?? first).proc.pid;
+    },
+    async stop() {
+      if (!current) return;
+      const proc = current.proc;
+      current = undefined;
+      await stopManaged(proc, 'SIGKILL');
+    },
+    async restart() {
+      if (current) throw new Error('fake-gcs-server is still running: stop() it before restart()');
+      current = await launchFakeGcs(dir, port);
+    },
+    async close() {
+      if (current) {
+        const proc = current.proc;
+        current = undefined;
+        await stopManaged(proc, 'SIGTERM');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function startAzurite(dir: string): Promise<Started<'azurite'>> {
@@ -290,7 +345,8 @@ async function startPostgres(dir: string): Promise<Started<'postgres'>> {
   return { proc, endpoint: { url }, stopSignal: 'SIGINT' };
 }
 
-function postgresUser(): { uid: number; gid: number } {
+/** The uid and gid PostgreSQL runs as when we are root (initdb and postgres refuse root). */
+export function postgresUser(): { uid: number; gid: number } {
   try {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
