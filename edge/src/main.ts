@@ -22,6 +22,11 @@ console.log(`keel api: listening on http://${config.hostname}:${served.port} (${
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, async () => {
+    // Open event streams and keep-alive connections must not hold the process: say so and go.
+    setTimeout(() => {
+      console.error('keel api: connections did not close within 5 s; exiting anyway');
+      process.exit(1);
+    }, 5000).unref();
     await served.close();
     await keel.close();
     process.exit(0);

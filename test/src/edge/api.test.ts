@@ -20,9 +20,11 @@ const json = (response: Response): Promise<any> => response.json();
 /** Starts the API process and resolves once it printed where it listens. */
 function startApi(runtime: Runtime, env: Record<string, string>): Promise<{ url: string; process: ChildProcess }> {
   const [command, ...args] = [...runtimes[runtime], main];
+  // Its own process group, so nothing it started can outlive the test (stopApi signals the group).
   const child = spawn(command as string, args, {
     env: { ...process.env, ...clientEnv(worker), KEEL_API_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   return new Promise((resolve, reject) => {
     let output = '';
@@ -40,6 +42,16 @@ function startApi(runtime: Runtime, env: Record<string, string>): Promise<{ url:
     });
     child.on('exit', (code) => reject(new Error(`the API exited with ${code}: ${output}`)));
   });
+}
+
+/** SIGTERM to the API's process group; its exit code (SIGKILL after 10 s: then null). */
+async function stopApi(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  process.kill(-(child.pid as number), 'SIGTERM');
+  const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 10_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
 }
 
 /** Reads server-sent events until `end` (or the stream closes). */
@@ -75,8 +87,9 @@ describe.each(runtimeNames)('the HTTP API under %s', (runtime) => {
   beforeAll(async () => {
     api = await startApi(runtime, { KEEL_API_TOKEN: token });
   });
-  afterAll(() => {
-    api?.process.kill('SIGTERM');
+  afterAll(async () => {
+    // SIGTERM stops it cleanly: it closes the server and its clients, and exits 0.
+    if (api) expect(await stopApi(api.process)).toBe(0);
   });
 
   test('a study: started, progress, events to the end, trials, report', async () => {
@@ -180,7 +193,7 @@ describe('API settings', () => {
       const response = await fetch(`${open.url}/v1/studies/no-such-study`);
       expect(response.status).toBe(404);
     } finally {
-      open.process.kill('SIGTERM');
+      await stopApi(open.process);
     }
   });
 });

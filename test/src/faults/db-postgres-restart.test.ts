@@ -13,12 +13,12 @@ import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import {
   checkCheckpointInvariants,
   type FaultWorker,
-  liveInGroup,
   readTrainerLog,
   startFaultWorker,
   startSteadyJob,
 } from '../harness/fault-job.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../harness/private-postgres.ts';
+import { liveInGroup } from '../harness/processes.ts';
 
 const services = inject('services');
 const downSeconds = 10;

@@ -13,11 +13,11 @@ import { afterAll, beforeAll, expect, inject, test } from 'vitest';
 import {
   checkCheckpointInvariants,
   type FaultWorker,
-  liveInGroup,
   readTrainerLog,
   startFaultWorker,
   startSteadyJob,
 } from '../harness/fault-job.ts';
+import { liveInGroup } from '../harness/processes.ts';
 
 const services = inject('services');
 const lockSeconds = 18;

@@ -23,6 +23,7 @@ import { openStorage } from '@keel/storage';
 import { type JobSpecInput, progressQuery, trainingJob } from '@keel/workflows';
 import { describe, expect, inject, test } from 'vitest';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
+import { liveInGroup, liveProcess } from '../harness/processes.ts';
 
 const services = inject('services');
 const trainer = fileURLToPath(new URL('./fixtures/hostile-trainer.ts', import.meta.url));
@@ -397,33 +398,3 @@ describe('control socket', () => {
     }
   });
 });
-
-/**
- * The live processes of a process group. Dead ones whose parent died are re-parented to PID 1,
- * which in some sandboxes never reaps them: those zombies are not leaks, so /proc is read rather
- * than kill(-pgid, 0), which counts them.
- */
-function liveInGroup(pgid: number): number[] {
-  const live: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(Number(entry));
-    if (stat && stat.pgid === pgid && !'ZX'.includes(stat.state)) live.push(Number(entry));
-  }
-  return live;
-}
-
-function liveProcess(pid: number): boolean {
-  const stat = procStat(pid);
-  return stat !== undefined && !'ZX'.includes(stat.state);
-}
-
-function procStat(pid: number): { state: string; pgid: number } | undefined {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const [state, , pgid] = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: state as string, pgid: Number(pgid) };
-  } catch {
-    return undefined; // gone (or gone while reading)
-  }
-}

@@ -2,6 +2,7 @@
 // the test's process with settings the test picks (a private database, a work dir on a small
 // file system), a job running the steady trainer (faults/fixtures/steady-trainer.ts), and the
 // invariants every fault must leave standing, checked against the trainer's own log.
+
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import type { WorkerConfig } from '@keel/workers/config';
 import { type JobSpecInput, trainingJob } from '@keel/workflows';
 import type { Client } from '@temporalio/client';
 import { expect } from 'vitest';
+import { liveInGroup } from './processes.ts';
 import type { ServiceEndpoints } from './services.ts';
 import { testWorkerConfig } from './workers.ts';
 
@@ -142,18 +144,4 @@ export async function checkCheckpointInvariants(worker: FaultWorker, jobId: stri
   expect(worker.keel.deps.trainers.size).toBe(0);
   for (const w of worker.keel.workers) expect(w.getState()).toBe('RUNNING');
   return rows;
-}
-
-/** Live (not zombie) processes of a process group, read from /proc. */
-export function liveInGroup(pgid: number): number[] {
-  const live: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const text = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, , group] = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      if (Number(group) === pgid && !'ZX'.includes(state as string)) live.push(Number(entry));
-    } catch {} // gone while reading
-  }
-  return live;
 }

@@ -2,12 +2,12 @@
 // and Deno from the npm registry (root devDependencies, installed by the bootstrap).
 import path from 'node:path';
 
-const bin = (name: string) => path.resolve('node_modules/.bin', name);
-
+// The runtimes' own binaries, not node_modules/.bin's launchers (deno's runs the binary as a
+// child of a node process): a signal sent to the process the test started reaches the runtime.
 export const runtimes: Record<'node' | 'bun' | 'deno', string[]> = {
   node: [process.execPath],
-  bun: [bin('bun')],
-  deno: [bin('deno'), 'run', '--allow-all'],
+  bun: [path.resolve('node_modules/bun/bin/bun.exe')],
+  deno: [path.resolve('node_modules/deno/deno'), 'run', '--allow-all'],
 };
 
 export type Runtime = keyof typeof runtimes;
