@@ -37,6 +37,7 @@ import {
 import { parseJobSpec, parseStudySpec } from '@keel/workflows/specs';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { ClientConnectConfig } from '@temporalio/envconfig';
+import { loadStudyReport, renderStudyReport } from './report/index.ts';
 
 export type { Checkpoint, JobProgress, JobResult, JobSpecInput, StudyProgress, StudyResult, StudySpecInput, Trial };
 
@@ -207,6 +208,13 @@ export class KeelClient {
     const db = await this.database();
     await requireStudyRow(db, studyId);
     return listTrials(db, studyId);
+  }
+
+  /** The study's report: one self-contained HTML file (see ./report), from the database. */
+  async studyReport(studyId: string): Promise<string> {
+    const db = await this.database();
+    await requireStudyRow(db, studyId);
+    return renderStudyReport(await loadStudyReport(db, studyId));
   }
 
   // ---- checkpoints

@@ -12,7 +12,6 @@
 // Every route but /healthz needs `Authorization: Bearer <token>` when a token is configured.
 // Errors are JSON: {"error": "<code>", "message": "…"} (+ "issues" naming fields for specs).
 import { InvalidSpecError, type KeelClient, NotFoundError } from '@keel/client';
-import { loadStudyReport, renderStudyReport } from '@keel/client/report';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { type Context, Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
@@ -99,12 +98,7 @@ export function createApp(options: ApiOptions): Hono {
   });
   app.post('/v1/studies/:id/pause', async (c) => c.json(await keel.pauseStudy(param(c))));
   app.post('/v1/studies/:id/resume', async (c) => c.json(await keel.resumeStudy(param(c))));
-  app.get('/v1/studies/:id/report', async (c) => {
-    const report = await loadStudyReport(await keel.database(), param(c)).catch((err: Error) => {
-      throw err.name === 'RecordNotFoundError' ? new NotFoundError('study', param(c)) : err;
-    });
-    return c.html(renderStudyReport(report));
-  });
+  app.get('/v1/studies/:id/report', async (c) => c.html(await keel.studyReport(param(c))));
   app.get('/v1/studies/:id/events', async (c) => {
     const id = param(c);
     await keel.studyProgress(id); // a 404 before the stream starts, not an event inside it

@@ -1,5 +1,6 @@
 // `keel job …`, `keel study …` and `keel checkpoints …`: thin wrappers over KeelClient that print
 // for people (tables, live bars) or, with --json, for scripts.
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { JobSpecInput, StudySpecInput } from '@keel/workflows/specs';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -202,12 +203,11 @@ export function registerStudyCommands(program: Command): void {
     )
     .option('-o, --output <file>', 'where to write it (default: <id>-report.html)')
     .action(async (id: string, opts: { output?: string }) => {
-      const { writeStudyReport } = await import('../report/index.ts');
-      await withClient(async (keel) => {
-        const file = path.resolve(opts.output ?? `${id}-report.html`);
-        await writeStudyReport(await keel.database(), id, file);
-        console.log(`wrote ${file}`);
-      });
+      const file = path.resolve(opts.output ?? `${id}-report.html`);
+      const html = await withClient((keel) => keel.studyReport(id));
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.writeFile(file, html);
+      console.log(`wrote ${file}`);
     });
 }
 

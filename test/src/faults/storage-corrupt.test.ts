@@ -3,17 +3,12 @@
 // so nothing moves while storage is tampered with; then it is killed, and the next attempt's
 // restore must find both bad by checksum / absence, mark them failed with the reason, fall back to
 // the committed checkpoint before them, and the job's progress must say so while it runs.
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { listCheckpoints } from '@keel/db';
 import { progressQuery, trainingJob } from '@keel/workflows';
-import { expect, inject, test, vi } from 'vitest';
+import { expect, inject, test } from 'vitest';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
+import { useS3Environment } from '../harness/s3-env.ts';
 import { checkStorageInvariants, trainerProcesses, waitFor } from './storage-invariants.ts';
 
 const services = inject('services');
@@ -21,14 +16,7 @@ const trainer = new URL('../../../examples/mlp/src/train.ts', import.meta.url).p
 const bucket = `corrupt-${process.pid}`;
 
 const worker = useInProcessWorker('storage-corrupt', services.temporal, async () => {
-  const { endpoint, region, accessKeyId, secretAccessKey } = services.minio;
-  vi.stubEnv('AWS_ACCESS_KEY_ID', accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', secretAccessKey);
-  vi.stubEnv('AWS_REGION', region);
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
-  const s3 = new S3Client({});
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  s3.destroy();
+  await useS3Environment(services.minio, bucket);
 });
 
 test('a corrupted and a deleted committed checkpoint: resume falls back past both, marks them failed, progress says so', async () => {

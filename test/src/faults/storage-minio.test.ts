@@ -1,13 +1,9 @@
-// MinIO faults mid-training (issue #7), on the test's own MinIO (startPrivateMinio) so the shared
-// server is never disturbed: hung (SIGSTOP: the port accepts connections and nothing answers) for
-// 40 s, then down (SIGKILL, restarted over the same data) for 60 s. Training must go on, the
-// uploads retry once the store is back, and the invariants hold (storage-invariants.ts).
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { openStorage, StorageError } from '@keel/storage';
 import { progressQuery, trainingJob } from '@keel/workflows';
 import type { WorkflowHandle } from '@temporalio/client';
-import { afterAll, expect, inject, test, vi } from 'vitest';
+import { afterAll, expect, inject, test } from 'vitest';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
+import { useS3Environment } from '../harness/s3-env.ts';
 import { type PrivateMinio, startPrivateMinio } from '../harness/services.ts';
 import { checkStorageInvariants, waitFor } from './storage-invariants.ts';
 
@@ -18,15 +14,7 @@ let minio: PrivateMinio;
 
 const worker = useInProcessWorker('storage-minio', services.temporal, async () => {
   minio = await startPrivateMinio();
-  const { endpoint, region, accessKeyId, secretAccessKey } = minio.endpoint;
-  // The worker (in this process) reads S3 settings from the environment only.
-  vi.stubEnv('AWS_ACCESS_KEY_ID', accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', secretAccessKey);
-  vi.stubEnv('AWS_REGION', region);
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
-  const s3 = new S3Client({});
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  s3.destroy();
+  await useS3Environment(minio.endpoint, bucket);
 });
 
 afterAll(async () => {

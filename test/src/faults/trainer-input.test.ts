@@ -18,12 +18,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startControlServer, type TrainerMessage, TrainerSession } from '@keel/activities/trainer';
-import { getJob, listCheckpoints } from '@keel/db';
-import { openStorage } from '@keel/storage';
+import { getJob } from '@keel/db';
 import { type JobSpecInput, progressQuery, trainingJob } from '@keel/workflows';
 import { describe, expect, inject, test } from 'vitest';
+import { checkCheckpointInvariants, type TrainerEvent } from '../harness/fault-job.ts';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
-import { liveInGroup, liveProcess } from '../harness/processes.ts';
+import { liveProcess } from '../harness/processes.ts';
 
 const services = inject('services');
 const trainer = fileURLToPath(new URL('./fixtures/hostile-trainer.ts', import.meta.url));
@@ -79,44 +79,9 @@ async function startJob(fault: string, params: object = {}, extra: Partial<JobSp
   return { jobId, handle, log };
 }
 
-/** The invariants every fault must leave standing; returns the job's rows for more checks. */
-async function checkInvariants(jobId: string, log: LogEvent[]) {
-  const rows = await listCheckpoints(worker.keel.db, jobId);
-  const acked = log.filter((e) => e.checkpoint !== undefined && e.reply?.type === 'ack');
-  const rowOf = (e: LogEvent) => rows.find((r) => r.uri.endsWith(`/attempt-${e.attempt}/step-${e.checkpoint}`));
-  // Every acked checkpoint is on record: committed, collected by retention, or failed with a reason.
-  for (const ack of acked) {
-    const row = rowOf(ack);
-    expect(row, `acked step ${ack.checkpoint} of attempt ${ack.attempt} has no row`).toBeDefined();
-    expect(['committed', 'gc', 'failed']).toContain(row?.status);
-    if (row?.status === 'failed') expect(row.failureReason).toBeTruthy();
-  }
-  // Nothing the trainer was not acked for is on record.
-  expect(rows.length).toBe(acked.length);
-  // DB and storage agree, and storage holds the bytes the trainer wrote.
-  for (const row of rows.filter((r) => r.status === 'committed')) {
-    const ack = acked.find((e) => rowOf(e) === row) as LogEvent;
-    const storage = openStorage(row.uri);
-    const keys: string[] = [];
-    for await (const object of storage.list()) keys.push(object.key);
-    expect(keys.sort()).toEqual(row.files.map((f) => f.path).sort());
-    for (const file of row.files) {
-      expect((await storage.head(file.path))?.sha256).toBe(file.sha256);
-      expect(sha256(fs.readFileSync(path.join(fileURLToPath(row.uri), file.path)))).toBe(file.sha256);
-      if (ack.files && Object.keys(ack.files).length > 0) expect(file.sha256).toBe(ack.files[file.path]);
-    }
-  }
-  // Every staged copy was uploaded and freed; nothing refused was left half-staged.
-  for (const attempt of new Set(log.map((e) => e.attempt))) {
-    const staged = path.join(worker.config.workDir, encodeURIComponent(jobId), `attempt-${attempt}`, 'staged');
-    expect(fs.readdirSync(staged), `attempt ${attempt}'s staging folder`).toEqual([]);
-  }
-  // No process of any attempt is left, and the worker lives on without a trainer.
-  for (const { pid } of log.filter((e) => e.pid)) expect(liveInGroup(pid as number), `group ${pid}`).toEqual([]);
-  expect(worker.keel.deps.trainers.size).toBe(0);
-  for (const w of worker.keel.workers) expect(w.getState()).toBe('RUNNING');
-  return rows;
-}
+/** The invariants every fault must leave standing (harness/fault-job.ts); returns the job's rows. */
+const checkInvariants = (jobId: string, log: LogEvent[]) =>
+  checkCheckpointInvariants(worker, jobId, log as TrainerEvent[], { exactObjects: true, digestsOptional: true });
 
 const committedSteps = (rows: Awaited<ReturnType<typeof checkInvariants>>) =>
   rows.filter((r) => r.status === 'committed').map((r) => r.step);

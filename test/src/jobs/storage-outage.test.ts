@@ -5,12 +5,12 @@
 // so the shared server the other tests use is never disturbed.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { getJob, listCheckpoints } from '@keel/db';
 import { openStorage } from '@keel/storage';
 import { progressQuery, trainingJob } from '@keel/workflows';
-import { afterAll, expect, inject, test, vi } from 'vitest';
+import { afterAll, expect, inject, test } from 'vitest';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
+import { useS3Environment } from '../harness/s3-env.ts';
 import { type PrivateMinio, startPrivateMinio } from '../harness/services.ts';
 
 const services = inject('services');
@@ -21,15 +21,7 @@ let minio: PrivateMinio;
 
 const worker = useInProcessWorker('outage', services.temporal, async () => {
   minio = await startPrivateMinio();
-  const { endpoint, region, accessKeyId, secretAccessKey } = minio.endpoint;
-  // The worker (in this process) and @keel/storage below read S3 settings from the environment only.
-  vi.stubEnv('AWS_ACCESS_KEY_ID', accessKeyId);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', secretAccessKey);
-  vi.stubEnv('AWS_REGION', region);
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
-  const s3 = new S3Client({});
-  await s3.send(new CreateBucketCommand({ Bucket: 'outage' }));
-  s3.destroy();
+  await useS3Environment(minio.endpoint, 'outage');
 });
 const { name } = worker;
 
