@@ -23,3 +23,8 @@ export class InvalidTransitionError extends Error {
 export class RecordConflictError extends Error {
   override name = 'RecordConflictError';
 }
+
+/** Another process held the SQLite write lock past the busy timeout; nothing was written. */
+export class DatabaseBusyError extends Error {
+  override name = 'DatabaseBusyError';
+}

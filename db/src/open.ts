@@ -2,7 +2,6 @@
 // when DATABASE_URL says so (fleets). Both drivers run under Node, Bun and Deno.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createClient } from '@libsql/client';
 import type { SQL } from 'drizzle-orm';
 import { drizzle as drizzleLibsql, type LibSQLDatabase } from 'drizzle-orm/libsql';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
@@ -10,6 +9,7 @@ import postgres from 'postgres';
 import { DatabaseConfigError } from './errors.ts';
 import * as postgresTables from './schema/postgres.ts';
 import * as sqliteTables from './schema/sqlite.ts';
+import { openSerializedSqliteClient } from './sqlite-writes.ts';
 import { type Dialect, dialectOf, redact, resolveDatabaseUrl, type UrlOptions } from './url.ts';
 
 export type Tables = typeof sqliteTables;
@@ -49,9 +49,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<KeelD
 async function openSqlite(url: string, options: DatabaseOptions): Promise<KeelDatabase> {
   const file = url.slice('file:'.length).replace(/^\/\/(?=\/)/, '');
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  // `timeout` is SQLite's busy timeout, applied to every connection the client opens, so
-  // processes sharing the file wait for each other's writes instead of failing with SQLITE_BUSY.
-  const client = createClient({ url, timeout: options.busyTimeoutMs ?? defaultBusyTimeoutMs, intMode: 'number' });
+  // Processes sharing the file wait for each other's writes (up to the busy timeout) instead of
+  // failing with SQLITE_BUSY; see sqlite-writes.ts for how, and for the libsql bug it avoids.
+  const client = openSerializedSqliteClient({ url, busyTimeoutMs: options.busyTimeoutMs ?? defaultBusyTimeoutMs });
   try {
     // WAL lets readers (CLI, HTTP API) run while a worker writes; the mode is stored in the file.
     await client.execute('PRAGMA journal_mode = WAL');
