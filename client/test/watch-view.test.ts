@@ -1,7 +1,7 @@
 // What `keel study watch` shows: the live frame (bars) and the plain lines for pipes.
-import type { StudyProgress } from '@keel/workflows';
+import type { JobProgress, StudyProgress } from '@keel/workflows';
 import { describe, expect, test } from 'vitest';
-import { bar, duration, studyChanges, studyFrame } from '../src/cli/watch-view.ts';
+import { bar, duration, jobLine, studyChanges, studyFrame } from '../src/cli/watch-view.ts';
 
 const now = 1_000_000;
 function progress(extra: Partial<StudyProgress> = {}): StudyProgress {
@@ -115,5 +115,32 @@ describe('plain lines', () => {
     expect(lines[0]).toBe('trial 3 pruned at step 30: loss 0.9');
     expect(lines[1]).toMatch(/^study s1 running: 3\/4 done \(completed 2, pruned 1,/);
     expect(lines).toHaveLength(2);
+  });
+});
+
+describe('job lines', () => {
+  const job: JobProgress = {
+    jobId: 'j1',
+    status: 'running',
+    attempt: 1,
+    taskQueue: 'keel-gpu-a100',
+    waiting: null,
+    step: 40,
+    metrics: { loss: 0.5 },
+    checkpoints: { staged: 1, uploading: 0, committed: 3, failed: 0, collected: 0 },
+    failedCheckpoints: [],
+    bestStep: null,
+    newestCommittedStep: 30,
+    resumedFromStep: null,
+    failures: 0,
+    preemptions: 0,
+    lastError: null,
+  };
+  test('a job no worker takes says why on its line', () => {
+    expect(jobLine(job)).toBe(
+      'job j1 running: step 40 loss=0.5  attempt 1  checkpoints committed 3, uploading 0, staged 1, failed 0',
+    );
+    const waiting = 'waiting: no worker serves GPU class a100 (task queue keel-gpu-a100)';
+    expect(jobLine({ ...job, step: null, metrics: {}, waiting })).toContain(`failed 0  ${waiting}`);
   });
 });

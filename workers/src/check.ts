@@ -5,11 +5,12 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { detectGpus } from '@keel/activities/trainer';
 import { openDatabase, pendingMigrations } from '@keel/db';
 import { openStorage } from '@keel/storage';
+import { keelSearchAttributes } from '@keel/workflows/search-attributes';
 import { Connection } from '@temporalio/client';
 import type { WorkerConfig } from './config.ts';
+import { describeGpus, describeHost } from './host.ts';
 
 export interface CheckResult {
   name: 'temporal' | 'database' | 'storage' | 'work dir' | 'gpus';
@@ -24,7 +25,7 @@ export async function checkWorker(config: WorkerConfig, env: NodeJS.ProcessEnv =
     ['database', () => checkDatabase(config.databaseUrl)],
     ['storage', () => checkStorage(config.storageUri)],
     ['work dir', () => checkWorkDir(config.workDir)],
-    ['gpus', async () => describeGpus(env)],
+    ['gpus', async () => describeGpus(describeHost(config, env))],
   ];
   return Promise.all(
     checks.map(async ([name, run]) => {
@@ -40,22 +41,67 @@ export async function checkWorker(config: WorkerConfig, env: NodeJS.ProcessEnv =
 async function checkTemporal(config: WorkerConfig): Promise<string> {
   const { address } = config.temporal.connectionOptions;
   const namespace = config.temporal.namespace ?? 'default';
+  const how = connectionKind(config);
   let connection: Connection;
   try {
     connection = await Connection.connect({ ...config.temporal.connectionOptions, connectTimeout: '10 seconds' });
   } catch (err) {
     throw new Error(
-      `cannot reach ${address}: ${(err as Error).message} (TEMPORAL_ADDRESS, TEMPORAL_TLS_*, TEMPORAL_API_KEY)`,
+      `cannot reach ${address}${how}: ${(err as Error).message} (TEMPORAL_ADDRESS, TEMPORAL_TLS_*, TEMPORAL_API_KEY)`,
     );
   }
   try {
     await connection.workflowService.describeNamespace({ namespace });
   } catch (err) {
-    throw new Error(`reached ${address}, but namespace '${namespace}': ${(err as Error).message} (TEMPORAL_NAMESPACE)`);
+    await connection.close();
+    throw new Error(
+      `reached ${address}${how}, but namespace '${namespace}': ${(err as Error).message} (TEMPORAL_NAMESPACE, TEMPORAL_API_KEY)`,
+    );
+  }
+  let attributes: string;
+  try {
+    attributes = await missingSearchAttributes(connection, namespace);
   } finally {
     await connection.close();
   }
-  return `${address}, namespace '${namespace}'; task queues ${config.taskQueue}, ${config.gpuTaskQueue}, ${config.hostTaskQueue}`;
+  return `${address}${how}, namespace '${namespace}'${attributes}; task queues ${config.taskQueue}, ${config.gpuTaskQueue}, ${config.hostTaskQueue}`;
+}
+
+/** How the connection is secured, for the check's line: ` (TLS, API key)`, ` (mTLS)`, or nothing. */
+function connectionKind(config: WorkerConfig): string {
+  const { tls, apiKey } = config.temporal.connectionOptions;
+  const parts = [];
+  if (tls) parts.push(typeof tls === 'object' && tls.clientCertPair ? 'mTLS' : 'TLS');
+  if (apiKey) parts.push('API key');
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+/**
+ * keel's workflows set typed search attributes (KeelKind, KeelStatus, ...); on a namespace that
+ * lacks them every job's first workflow task fails. `keel dev` registers them on its server; a
+ * fleet's cluster needs them registered once (docs/fleet.md). Where the operator API is not
+ * open to this client (Temporal Cloud registers them with tcld or the UI), this says so instead.
+ */
+async function missingSearchAttributes(connection: Connection, namespace: string): Promise<string> {
+  let names: string[];
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+    names = Object.keys(customAttributes ?? {});
+  } catch (err) {
+    return ` (search attributes not checked: ${(err as Error).message})`;
+  }
+  const missing = keelSearchAttributes.filter((key) => !names.includes(key.name));
+  if (missing.length === 0) return `, keel's search attributes registered`;
+  // One attribute per command: the Temporal CLI (v1.5.1) adds only the first of several --name.
+  const commands = missing.map(
+    (key) =>
+      `temporal operator search-attribute create --namespace ${namespace} --name ${key.name} ` +
+      `--type ${key.type.charAt(0)}${key.type.slice(1).toLowerCase()}`,
+  );
+  throw new Error(
+    `namespace '${namespace}' lacks keel's search attributes ${missing.map((k) => k.name).join(', ')}; ` +
+      `register them once (docs/fleet.md): ${commands.join(' && ')}`,
+  );
 }
 
 async function checkDatabase(url: string): Promise<string> {
@@ -100,12 +146,6 @@ async function checkWorkDir(dir: string): Promise<string> {
   const stats = await fs.statfs(dir);
   const freeGiB = (stats.bavail * stats.bsize) / 2 ** 30;
   return `${dir}: writable, ${freeGiB.toFixed(1)} GiB free (staged checkpoints wait here until uploaded)`;
-}
-
-function describeGpus(env: NodeJS.ProcessEnv): string {
-  const gpus = detectGpus(env);
-  if (gpus.length === 0) return 'none: a CPU-only host (jobs with gpus > 0 wait for another host)';
-  return `${gpus.length}: ${gpus.map((g) => `${g.id} (${g.name})`).join(', ')}`;
 }
 
 /** The URL without its password: the check's output ends up in pod logs. */

@@ -7,7 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { resolveDatabaseUrl } from '@keel/db/url';
-import { hostTaskQueue, KEEL_GPU_TASK_QUEUE, KEEL_TASK_QUEUE } from '@keel/workflows/task-queues';
+import {
+  gpuClassHint,
+  gpuClassPattern,
+  gpuClassTaskQueue,
+  hostTaskQueue,
+  KEEL_GPU_TASK_QUEUE,
+  KEEL_TASK_QUEUE,
+} from '@keel/workflows/task-queues';
 import { type ClientConnectConfig, loadClientConnectConfig } from '@temporalio/envconfig';
 
 export type Env = Record<string, string | undefined>;
@@ -17,8 +24,11 @@ export interface WorkerConfig {
   taskQueue: string;
   /** postgres://… or file:… (see @keel/db). */
   databaseUrl: string;
-  /** Where trainers are launched from (KEEL_GPU_TASK_QUEUE; one queue per GPU class in fleets). */
+  /** Where trainers are launched from: KEEL_GPU_TASK_QUEUE (default `keel-gpu`), with
+   *  KEEL_GPU_CLASS appended when set (`keel-gpu-a100`): jobs with that `gpuClass` launch there. */
   gpuTaskQueue: string;
+  /** This host's GPU class (KEEL_GPU_CLASS), shown by `keel worker --check`, /healthz and the metrics. */
+  gpuClass?: string;
   /** This host's own queue, `keel-host-<KEEL_HOST_ID or hostname>`: uploads of what it staged. */
   hostTaskQueue: string;
   /** Attempts' folders (checkpoints, staged files, logs): KEEL_WORK_DIR, else <KEEL_HOME>/work. */
@@ -67,13 +77,23 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
 export function hostSettings(env: Env = process.env) {
   const home = path.resolve(env.KEEL_HOME || '.keel');
   const hostId = env.KEEL_HOST_ID || os.hostname();
+  const gpuClass = gpuClassSetting(env);
   return {
     hostId,
-    gpuTaskQueue: env.KEEL_GPU_TASK_QUEUE || KEEL_GPU_TASK_QUEUE,
+    ...(gpuClass ? { gpuClass } : {}),
+    gpuTaskQueue: gpuClassTaskQueue(env.KEEL_GPU_TASK_QUEUE || KEEL_GPU_TASK_QUEUE, gpuClass),
     hostTaskQueue: hostTaskQueue(hostId),
     workDir: path.resolve(env.KEEL_WORK_DIR || path.join(home, 'work')),
     storageUri: env.KEEL_STORAGE_URI || pathToFileURL(path.join(home, 'checkpoints')).href,
   };
+}
+
+/** KEEL_GPU_CLASS: the class of this host's GPUs, the name jobs ask for in `gpuClass`. */
+function gpuClassSetting(env: Env): string | undefined {
+  const value = env.KEEL_GPU_CLASS?.trim();
+  if (!value) return undefined;
+  if (!gpuClassPattern.test(value)) throw new Error(`KEEL_GPU_CLASS: '${value}': ${gpuClassHint}`);
+  return value;
 }
 
 /** KEEL_DRAIN_SECONDS: how long a stopping worker keeps uploading what its host staged. */

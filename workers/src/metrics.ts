@@ -3,6 +3,7 @@
 // `job` (ActivityDeps.metrics); GPU slots and trainers are read when scraped.
 import type { ActivityDeps } from '@keel/activities';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { HostInventory } from './host.ts';
 
 export type JobMetrics = NonNullable<ActivityDeps['metrics']>;
 
@@ -12,10 +13,20 @@ export interface KeelMetrics {
   job: JobMetrics;
 }
 
-export function createKeelMetrics(deps: Pick<ActivityDeps, 'gpuSlots' | 'trainers'>, hostId: string): KeelMetrics {
+export function createKeelMetrics(
+  deps: Pick<ActivityDeps, 'gpuSlots' | 'trainers'>,
+  host: Pick<HostInventory, 'hostId' | 'gpuClass' | 'gpuTaskQueue' | 'models'>,
+): KeelMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ host: hostId });
+  registry.setDefaultLabels({ host: host.hostId });
   const registers = [registry];
+  // The info-metric idiom: constant 1, the facts in labels, for joins and dashboards by class.
+  new Gauge({
+    name: 'keel_worker_info',
+    help: "This worker's GPU class (KEEL_GPU_CLASS, empty for none), launch queue and GPU models",
+    labelNames: ['gpu_class', 'gpu_task_queue', 'gpu_models'],
+    registers,
+  }).set({ gpu_class: host.gpuClass ?? '', gpu_task_queue: host.gpuTaskQueue, gpu_models: host.models.join(',') }, 1);
   const pendingUploads = new Set<string>();
   const { gpuSlots, trainers } = deps;
   new Gauge({

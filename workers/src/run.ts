@@ -38,7 +38,9 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
   console.log(
     `keel worker: serving task queues '${config.taskQueue}', '${config.gpuTaskQueue}', '${config.hostTaskQueue}' ` +
       `on ${config.temporal.connectionOptions.address} (namespace ${config.temporal.namespace}), ` +
-      `database ${keel.db.location} (${keel.db.dialect}), ${keel.deps.gpuSlots.devices.length} GPU(s)`,
+      `database ${keel.db.location} (${keel.db.dialect}), host ${keel.host.hostId}, ` +
+      `${keel.host.gpus.length} GPU(s)${keel.host.models.length > 0 ? ` (${keel.host.models.join(', ')})` : ''}, ` +
+      `GPU class ${keel.host.gpuClass ?? '(none)'}`,
   );
   try {
     await keel.run();

@@ -4,6 +4,7 @@ import { detectGpus, GpuSlots } from '@keel/activities/trainer';
 import { type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerConfig } from './config.ts';
+import { describeHost, type HostInventory } from './host.ts';
 import { addProcessMetrics, createKeelMetrics, type KeelMetrics } from './metrics.ts';
 import { type Health, type MetricsServer, startMetricsServer } from './metrics-server.ts';
 
@@ -19,6 +20,8 @@ export interface KeelWorker {
   deps: ActivityDeps;
   /** keel's Prometheus registry for this worker (served at /metrics when config.metrics is set). */
   metrics: KeelMetrics;
+  /** This host: its name, GPU class, launch queue and GPUs. */
+  host: HostInventory;
   /** `http://host:port/metrics` when config.metrics is set (the port picked, if 0 was asked). */
   metricsUrl?: string;
   /** What /healthz answers: ok while every worker runs and Temporal answers. */
@@ -47,16 +50,17 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
   try {
     await migrateDatabase(db);
     connection = await NativeConnection.connect(config.temporal.connectionOptions);
+    const host = describeHost(config, process.env, detectGpus());
     const deps: ActivityDeps = {
       db,
       hostQueue: config.hostTaskQueue,
       workDir: config.workDir,
       defaultStorageUri: config.storageUri,
-      gpuSlots: new GpuSlots(detectGpus()),
+      gpuSlots: new GpuSlots(host.gpus),
       trainers: new Set(),
       storages,
     };
-    const metrics = createKeelMetrics(deps, config.hostId ?? config.hostTaskQueue);
+    const metrics = createKeelMetrics(deps, host);
     deps.metrics = metrics.job;
     const activities = createActivities(deps);
     const common = {
@@ -83,7 +87,7 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
     ];
     const opened = connection;
     let shuttingDown = false;
-    const health = () => workerHealth(opened, workers, shuttingDown, deps);
+    const health = () => workerHealth(opened, workers, shuttingDown, deps, host);
     if (config.metrics) {
       addProcessMetrics(metrics.registry);
       server = await startMetricsServer({ ...config.metrics, registry: metrics.registry, temporalMetricsUrl, health });
@@ -95,6 +99,7 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
       db,
       deps,
       metrics,
+      host,
       ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
       health,
       run: () => Promise.all(workers.map((w) => w.run())).then(() => {}),
@@ -149,11 +154,18 @@ async function workerHealth(
   workers: Worker[],
   shuttingDown: boolean,
   deps: ActivityDeps,
+  host: HostInventory,
 ): Promise<Health> {
   const states = Object.fromEntries(workers.map((w) => [w.options.taskQueue, w.getState()]));
   const details = {
+    host: host.hostId,
     workers: states,
-    gpus: { total: deps.gpuSlots.devices.length, busy: deps.gpuSlots.devices.length - deps.gpuSlots.freeCount },
+    gpus: {
+      total: deps.gpuSlots.devices.length,
+      busy: deps.gpuSlots.devices.length - deps.gpuSlots.freeCount,
+      class: host.gpuClass,
+      models: host.models,
+    },
     trainers: deps.trainers.size,
   };
   const notOk = (reason: string): Health => ({ ok: false, reason, ...details });

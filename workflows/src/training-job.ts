@@ -38,6 +38,7 @@ import {
 import { parseOrFail } from './parse-or-fail.ts';
 import { KeelJob, KeelKind, KeelStatus } from './search-attributes.ts';
 import { type JobSpec, type JobSpecInput, parseJobSpec } from './specs/index.ts';
+import { gpuClassTaskQueue } from './task-queues.ts';
 
 export type { JobSpec, JobSpecInput } from './specs/index.ts';
 
@@ -47,8 +48,12 @@ export interface JobProgress {
   jobId: string;
   status: JobStatus;
   attempt: number;
-  /** Where attempts are launched: the GPU queue, or the fallback queue once moved there. */
+  /** Where attempts are launched: the GPU queue (with the job's GPU class appended, e.g.
+   *  `keel-gpu-a100`), or the fallback queue once moved there. */
   taskQueue: string;
+  /** Set while no worker takes the job's attempt, saying why: e.g. `waiting: no worker serves GPU
+   *  class a100 (task queue keel-gpu-a100)`. Null once a worker has it. */
+  waiting: string | null;
   step: number | null;
   metrics: Record<string, number>;
   checkpoints: { staged: number; uploading: number; committed: number; failed: number; collected: number };
@@ -79,12 +84,26 @@ export const checkpointsSkippedSignal = defineSignal<[SkippedCheckpoint[]]>(chec
 /** Uploads in flight at once per job; more staged checkpoints wait their turn (training does not). */
 const maxParallelUploads = 4;
 
+/** How long an attempt may wait for a worker before the job says so (spec: timeouts.pickUpSeconds). */
+const defaultPickUpSeconds = 60;
+/** While no worker takes the job, it looks again after pickUpSeconds, doubling up to this: a
+ *  worker that comes takes the queued probe at once, so the period only paces the progress
+ *  updates (and keeps a job that waits for days from growing a long history). */
+const maxRecheckSeconds = 30 * 60;
+
 // Records, commits and retention: quick, retried until the database answers. Short, because one
 // that was running on a worker that died is only retried once this has passed, and a commit
 // stuck there would make a resume start from the checkpoint before it.
 const control = proxyActivities<KeelActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+// Who polls a queue (DescribeTaskQueue), to word a job's wait for a worker: quick; a failure only
+// makes the words vaguer.
+const queueInfo = proxyActivities<KeelActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 2 },
 });
 
 // The job's own row, at its start and end: database-only work, run inside the workflow's task
@@ -102,7 +121,8 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
     jobId,
     status: 'running',
     attempt: 0,
-    taskQueue: spec.gpuTaskQueue,
+    taskQueue: gpuClassTaskQueue(spec.gpuTaskQueue, spec.gpuClass),
+    waiting: null,
     step: null,
     metrics: {},
     checkpoints: { staged: 0, uploading: 0, committed: 0, failed: 0, collected: 0 },
@@ -159,6 +179,7 @@ export async function trainingJob(input: JobSpecInput): Promise<JobResult> {
   await CancellationScope.nonCancellable(async () => {
     await checkpoints.finish();
     progress.status = final.status;
+    progress.waiting = null; // a job stopped while it waited for a worker waits no more
     render(progress);
     upsertSearchAttributes([{ key: KeelStatus, value: final.status }]);
     // The job's row and the study's news side by side: a study waits on the second to launch the next trial.
@@ -210,20 +231,20 @@ async function runAttempts(
   checkpoints: CheckpointPipeline,
   stopRequested: () => boolean,
 ): Promise<{ status: JobStatus; error?: string; finalMetrics?: Record<string, number> }> {
-  const launcher = (taskQueue: string, pickUpWithin?: number) =>
+  const launcher = (taskQueue: string, pickUpWithin: number) =>
     proxyActivities<KeelActivities>({
       taskQueue,
       // Long: an attempt runs as long as training does; liveness comes from heartbeats.
       startToCloseTimeout: '3650 days',
-      ...(pickUpWithin ? { scheduleToStartTimeout: `${pickUpWithin} seconds` } : {}),
+      // Bounded: an attempt no worker takes must not wait silently (WorkerWait below).
+      scheduleToStartTimeout: `${pickUpWithin} seconds`,
       heartbeatTimeout: `${spec.timeouts.heartbeatSeconds} seconds`,
       // The workflow decides about new attempts itself (failures and preemptions have budgets).
       retry: { maximumAttempts: 1 },
       // On stop, wait for the trainer's final checkpoint and the attempt's report.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });
-  // With a fallback queue, an attempt no GPU worker picks up in time moves there (and stays).
-  let gpu = launcher(spec.gpuTaskQueue, spec.fallbackTaskQueue ? spec.fallbackAfterSeconds : undefined);
+  const waiter = new WorkerWait(spec, progress);
   for (;;) {
     progress.attempt += 1;
     render(progress);
@@ -231,6 +252,7 @@ async function runAttempts(
     let outcome: AttemptOutcome;
     let problem = '';
     try {
+      const gpu = launcher(waiter.queue, waiter.nextWait(waiter.pickUpSeconds));
       result = await gpu.runTrainer({ jobId, attempt: progress.attempt, storageUri, trainer: trainerSpec(spec) });
       checkpoints.skippedAtRestore(result.skippedCheckpoints); // those the signal told are counted once
       outcome = result.outcome;
@@ -242,11 +264,11 @@ async function runAttempts(
       if (isCancellation(err) && stopRequested()) return { status: 'stopped' };
       if (isCancellation(err)) throw err;
       const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
-      if (timeout?.timeoutType === TimeoutType.SCHEDULE_TO_START && spec.fallbackTaskQueue) {
+      if (timeout?.timeoutType === TimeoutType.SCHEDULE_TO_START) {
         progress.attempt -= 1; // nothing ran
-        progress.lastError = `no worker on ${spec.gpuTaskQueue} took the job within ${spec.fallbackAfterSeconds}s; moved to ${spec.fallbackTaskQueue}`;
-        progress.taskQueue = spec.fallbackTaskQueue;
-        gpu = launcher(spec.fallbackTaskQueue);
+        waiter.waited(waiter.lastWait);
+        const gaveUp = await waiter.untilServed();
+        if (gaveUp) return { status: 'failed', error: gaveUp };
         continue;
       }
       if (timeout) {
@@ -259,6 +281,7 @@ async function runAttempts(
         problem = `attempt ${progress.attempt}: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
       }
     }
+    waiter.served();
     if (outcome === 'completed') return { status: 'completed', finalMetrics: result?.finalMetrics ?? progress.metrics };
     if (outcome === 'stopped') return { status: stopRequested() ? 'stopped' : 'cancelled' };
     progress.lastError = problem;
@@ -280,6 +303,120 @@ async function runAttempts(
       }
       await sleep(`${Math.min(60, 2 ** (progress.failures - 1))} seconds`); // back off before retrying a crash
     }
+  }
+}
+
+/**
+ * An attempt that no worker takes (its schedule-to-start timeout passed): the job says so in its
+ * progress (`waiting`), worded from Temporal's list of the queue's pollers (no worker at all: a
+ * GPU class no host has), and leaves a probe (describeWorker) queued there, which a worker that
+ * comes takes at once; then the attempt is launched again. With a fallback queue it moves there
+ * after fallbackAfterSeconds; with timeouts.waitForWorkerSeconds it gives up after that long.
+ * Deterministic: the time waited is the sum of the timeouts that passed.
+ */
+class WorkerWait {
+  /** Where attempts are launched now. */
+  queue: string;
+  readonly pickUpSeconds: number;
+  /** The schedule-to-start timeout of the last launch or probe. */
+  lastWait = 0;
+  /** Seconds the current attempt has waited for a worker. */
+  #unserved = 0;
+  #moved = false;
+  readonly #spec: JobSpec;
+  readonly #progress: JobProgress;
+
+  constructor(spec: JobSpec, progress: JobProgress) {
+    this.#spec = spec;
+    this.#progress = progress;
+    this.queue = progress.taskQueue;
+    this.pickUpSeconds = spec.timeouts.pickUpSeconds ?? defaultPickUpSeconds;
+  }
+
+  /** The schedule-to-start timeout for the next launch or probe: `want`, cut at the next bound. */
+  nextWait(want: number): number {
+    const bounds = [want];
+    const spec = this.#spec;
+    if (spec.fallbackTaskQueue && !this.#moved) bounds.push(spec.fallbackAfterSeconds - this.#unserved);
+    const limit = spec.timeouts.waitForWorkerSeconds;
+    if (limit !== undefined) bounds.push(limit - this.#unserved);
+    this.lastWait = Math.max(1, Math.min(...bounds));
+    return this.lastWait;
+  }
+
+  waited(seconds: number): void {
+    this.#unserved += seconds;
+  }
+
+  /** A worker took an attempt: the next one that waits counts from zero. */
+  served(): void {
+    this.#unserved = 0;
+    this.#setWaiting(null);
+  }
+
+  /** Returns once a worker answers on the queue (or the job moved to its fallback queue); or why it gave up. */
+  async untilServed(): Promise<string | undefined> {
+    const spec = this.#spec;
+    let recheck = this.pickUpSeconds;
+    for (;;) {
+      if (spec.fallbackTaskQueue && !this.#moved && this.#unserved >= spec.fallbackAfterSeconds) {
+        this.#moved = true;
+        this.#progress.lastError = `no worker on ${this.queue} took the job within ${spec.fallbackAfterSeconds}s; moved to ${spec.fallbackTaskQueue}`;
+        this.queue = spec.fallbackTaskQueue;
+        this.#progress.taskQueue = this.queue;
+        this.#setWaiting(null);
+        return undefined;
+      }
+      const why = await this.#describe();
+      const limit = spec.timeouts.waitForWorkerSeconds;
+      if (limit !== undefined && this.#unserved >= limit) {
+        this.#setWaiting(null);
+        return `${why.replace(/^waiting: /, '')}; gave up after ${limit}s (timeouts.waitForWorkerSeconds)`;
+      }
+      this.#setWaiting(why);
+      const within = this.nextWait(recheck);
+      const probe = proxyActivities<KeelActivities>({
+        taskQueue: this.queue,
+        scheduleToStartTimeout: `${within} seconds`,
+        startToCloseTimeout: '30 seconds',
+        retry: { maximumAttempts: 1 },
+      });
+      try {
+        await probe.describeWorker();
+        this.#setWaiting(null);
+        return undefined; // a worker serves the queue now: launch again
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
+        // Any other end means a worker took the probe: launch again.
+        if (timeout?.timeoutType !== TimeoutType.SCHEDULE_TO_START) return undefined;
+        this.#unserved += within;
+        recheck = Math.min(recheck * 2, maxRecheckSeconds);
+      }
+    }
+  }
+
+  /** Why the attempt waits, in words, from who polls the queue. */
+  async #describe(): Promise<string> {
+    const { gpuClass, gpuTaskQueue } = this.#spec;
+    const what =
+      gpuClass && this.queue === gpuClassTaskQueue(gpuTaskQueue, gpuClass)
+        ? `GPU class ${gpuClass} (task queue ${this.queue})`
+        : `task queue ${this.queue}`;
+    try {
+      const { pollers } = await queueInfo.describeTaskQueue({ taskQueue: this.queue });
+      if (pollers.length === 0) return `waiting: no worker serves ${what}`;
+      return `waiting: ${pollers.length} worker(s) polled ${what} in the last minutes, but none has taken the job (busy, or gone)`;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return `waiting: no worker has taken the job from ${what}`;
+    }
+  }
+
+  #setWaiting(waiting: string | null): void {
+    if (this.#progress.waiting === waiting) return;
+    this.#progress.waiting = waiting;
+    render(this.#progress);
   }
 }
 
@@ -499,6 +636,7 @@ function render(p: JobProgress): void {
   setCurrentDetails(
     [
       `**${p.status}** · attempt ${p.attempt} · step ${p.step ?? '-'}`,
+      ...(p.waiting ? ['', p.waiting] : []),
       '',
       '| checkpoints | staged | uploading | committed | failed | collected |',
       '|---|---|---|---|---|---|',

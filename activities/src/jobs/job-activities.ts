@@ -6,6 +6,7 @@ import path from 'node:path';
 import {
   type Checkpoint,
   createJob,
+  getCheckpoint,
   listCheckpoints,
   markCheckpoint,
   newestCommittedCheckpoint,
@@ -200,16 +201,32 @@ export function createJobActivities(deps: ActivityDeps) {
     /**
      * Uploads a staged checkpoint's files (hashing those staged by hard link), verified by the
      * storage layer, marks the row uploaded with its digests, then frees the staged files.
-     * Runs on the host queue that staged it. Idempotent: a retry skips files already stored.
+     * Runs on the host queue that staged it. Idempotent: a retry skips files already stored, and
+     * one after the worker died between marking the row and reporting back (the staged files
+     * already freed) returns what the row says. Staged files that are gone otherwise fail it for
+     * good, by name, so the checkpoint is marked failed instead of retried forever.
      */
     async uploadCheckpoint(input: UploadCheckpointInput): Promise<{ sha256: string }> {
       const context = Context.current();
+      const done = await getCheckpoint(deps.db, input.checkpointId);
+      if (done?.sha256 && (done.status === 'uploaded' || done.status === 'committed')) {
+        await fs.rm(input.staged.dir, { recursive: true, force: true });
+        counts.pendingUploads.delete(input.staged.dir);
+        return { sha256: done.sha256 };
+      }
       const storage = storages.get(input.storageUri);
       const files = [];
       counts.uploadsInFlight.inc();
       try {
         for (const file of input.staged.files) {
           const local = path.join(input.staged.dir, file.path);
+          await fs.access(local).catch(() => {
+            throw ApplicationFailure.nonRetryable(
+              `staged file ${file.path} of the checkpoint at step ${input.staged.step} is gone from ` +
+                `${local} on host ${os.hostname()} (its disk was wiped, or something removed it); it cannot be uploaded`,
+              'StagedCheckpointMissing',
+            );
+          });
           const sha256 = file.sha256 ?? (await sha256File(local));
           const put = await storage.put(fileKey(input.storageUri, input.uri, file.path), local, {
             sha256,

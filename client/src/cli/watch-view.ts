@@ -105,6 +105,7 @@ export function jobLine(p: JobProgress): string {
   return (
     `job ${p.jobId} ${p.status}: step ${p.step ?? '-'} ${metrics}  attempt ${p.attempt}  checkpoints ` +
     `committed ${c.committed}, uploading ${c.uploading}, staged ${c.staged}, failed ${c.failed}` +
+    (p.waiting ? `  ${p.waiting}` : '') +
     (p.lastError ? `  last error: ${p.lastError}` : '')
   );
 }

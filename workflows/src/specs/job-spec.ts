@@ -2,6 +2,7 @@
 // the typed client or the HTTP API). Shared by the workflow and every client; every field but
 // `command` has a default, and unknown fields are rejected so typos do not pass silently.
 import { z } from 'zod';
+import { gpuClassHint, gpuClassPattern } from '../task-queues.ts';
 import { parseSpec } from './validate.ts';
 
 const storageUri = z
@@ -66,11 +67,21 @@ export const jobSpecSchema = z.strictObject({
       progressSeconds: z.int().min(10).default(600),
       /** After SIGTERM, how long the trainer may take to save and exit before SIGKILL. */
       stopGraceSeconds: z.int().min(1).default(60),
+      /** An attempt that no worker has taken after this long is reported in the progress
+       *  (`waiting`: which queue, and whether any worker serves it); the job goes on waiting.
+       *  Default 60 (applied by the workflow). */
+      pickUpSeconds: z.int().min(1).optional(),
+      /** Fail the job once no worker has taken an attempt for this long. Default: wait for as
+       *  long as it takes (a host of the class may be on its way). */
+      waitForWorkerSeconds: z.int().min(1).optional(),
     })
     .prefault({}),
   /** The queue the trainer is launched from: GPU workers serve `keel-gpu`; fleets may have one
    *  queue per GPU class. */
   gpuTaskQueue: z.string().min(1).default('keel-gpu'),
+  /** Run only on hosts of this GPU class (workers started with KEEL_GPU_CLASS, e.g. `a100`):
+   *  attempts launch from `<gpuTaskQueue>-<gpuClass>`, e.g. `keel-gpu-a100`. */
+  gpuClass: z.string().regex(gpuClassPattern, gpuClassHint).optional(),
   /** Used when no GPU worker picks the job up within fallbackAfterSeconds (e.g. a CPU queue). */
   fallbackTaskQueue: z.string().min(1).optional(),
   fallbackAfterSeconds: z.int().min(1).default(300),
