@@ -36,6 +36,9 @@ import { type ActivityDeps, noJobMetrics } from './deps.ts';
 import { checkpointPrefix, fileKey, manifestSha256 } from './keys.ts';
 import { TrialReporter } from './trial-reporter.ts';
 
+/** How long an attempt waits for storage it cannot reach before it restores (then it fails). */
+const restoreWaitMs = 10 * 60_000;
+
 export function createJobActivities(deps: ActivityDeps) {
   const { storages } = deps;
   const counts = deps.metrics ?? noJobMetrics();
@@ -106,7 +109,7 @@ export function createJobActivities(deps: ActivityDeps) {
       let running: RunningTrainer | undefined;
       let reporter: TrialReporter | undefined;
       try {
-        const restored = await restoreNewest(jobId, input.storageUri, path.join(attemptDir, 'resume'));
+        const restored = await restoreWhenReachable(context, jobId, input.storageUri, path.join(attemptDir, 'resume'));
         if (restored.from) counts.resumes.inc();
         const workflowId = context.info.workflowExecution?.workflowId;
         if (!workflowId) throw ApplicationFailure.nonRetryable('runTrainer runs only inside a trainingJob workflow');
@@ -289,6 +292,31 @@ export function createJobActivities(deps: ActivityDeps) {
   };
 
   /** The newest committed checkpoint that downloads and verifies; bad ones are marked failed. */
+  /**
+   * restoreNewest, waiting out storage that cannot be reached (heartbeating, retried with backoff
+   * up to restoreWaitMs): an outage at resume is not a crash of the trainer, and must not use up
+   * the job's maxFailures. Corrupt or missing objects are not waited for (restoreNewest skips them).
+   */
+  async function restoreWhenReachable(context: Context, jobId: string, storageUri: string, into: string) {
+    const deadline = Date.now() + restoreWaitMs;
+    let waitingFor = '';
+    const beat = setInterval(() => context.heartbeat({ restoring: waitingFor || 'newest committed checkpoint' }), 1000);
+    try {
+      for (let pause = 1000; ; pause = Math.min(pause * 2, 30_000)) {
+        try {
+          return await restoreNewest(jobId, storageUri, into);
+        } catch (err) {
+          if (context.cancellationSignal.aborted || Date.now() + pause > deadline) throw err;
+          waitingFor = `storage unreachable, retrying in ${pause / 1000}s: ${(err as Error).message}`;
+          context.log.warn('restore waits for storage', { jobId, error: (err as Error).message });
+          await context.sleep(pause);
+        }
+      }
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   async function restoreNewest(jobId: string, storageUri: string, into: string) {
     const skipped: RunTrainerResult['skippedCheckpoints'] = [];
     for (;;) {
