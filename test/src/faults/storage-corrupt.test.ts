@@ -7,9 +7,9 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { listCheckpoints } from '@keel/db';
 import { progressQuery, trainingJob } from '@keel/workflows';
 import { expect, inject, test } from 'vitest';
+import { checkStorageInvariants, trainerProcesses, waitFor } from '../harness/fault-job.ts';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
 import { useS3Environment } from '../harness/s3-env.ts';
-import { checkStorageInvariants, trainerProcesses, waitFor } from './storage-invariants.ts';
 
 const services = inject('services');
 const trainer = new URL('../../../examples/mlp/src/train.ts', import.meta.url).pathname;

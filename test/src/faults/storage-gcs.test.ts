@@ -1,12 +1,12 @@
 // The GCS emulator (fake-gcs-server) down for 20 s mid-training (issue #7), on the test's own
 // server (startPrivateFakeGcs): training goes on, uploads retry once it is back, and the
-// invariants hold (storage-invariants.ts).
+// invariants hold (checkStorageInvariants, harness/fault-job.ts).
 import { Storage as GcsClient } from '@google-cloud/storage';
 import { progressQuery, trainingJob } from '@keel/workflows';
 import { afterAll, expect, inject, test, vi } from 'vitest';
+import { checkStorageInvariants, waitFor } from '../harness/fault-job.ts';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
 import { type PrivateFakeGcs, startPrivateFakeGcs } from '../harness/services.ts';
-import { checkStorageInvariants, waitFor } from './storage-invariants.ts';
 
 const services = inject('services');
 const trainer = new URL('../../../examples/mlp/src/train.ts', import.meta.url).pathname;

@@ -2,10 +2,10 @@ import { openStorage, StorageError } from '@keel/storage';
 import { progressQuery, trainingJob } from '@keel/workflows';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, expect, inject, test } from 'vitest';
+import { checkStorageInvariants, waitFor } from '../harness/fault-job.ts';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
 import { useS3Environment } from '../harness/s3-env.ts';
 import { type PrivateMinio, startPrivateMinio } from '../harness/services.ts';
-import { checkStorageInvariants, waitFor } from './storage-invariants.ts';
 
 const services = inject('services');
 const trainer = new URL('../../../examples/mlp/src/train.ts', import.meta.url).pathname;
