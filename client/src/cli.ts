@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerCheckpointCommands, registerJobCommands, registerStudyCommands } from './cli/commands.ts';
-import { CliError, exitCodeOf, exitCodes } from './cli/errors.ts';
+import { CliError, exitCodeOf, exitCodes, explain } from './cli/errors.ts';
 import { devDefaults, startDevEnvironment } from './dev.ts';
 import { stopOnSignal } from './signals.ts';
 
@@ -113,6 +113,7 @@ try {
     // Commander has printed the message (or the help, for --help: exit code 0).
     process.exit(err.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
   }
-  console.error(`keel: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(exitCodeOf(err));
+  const explained = explain(err);
+  console.error(`keel: ${explained instanceof Error ? explained.message : String(explained)}`);
+  process.exit(exitCodeOf(explained));
 }

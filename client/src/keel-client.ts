@@ -34,12 +34,39 @@ import {
   stopStudyUpdate,
   studyProgressQuery,
 } from '@keel/workflows';
-import { parseJobSpec, parseStudySpec } from '@keel/workflows/specs';
+import { InvalidSpecError, parseJobSpec, parseStudySpec } from '@keel/workflows/specs';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { ClientConnectConfig } from '@temporalio/envconfig';
 import { loadStudyReport, renderStudyReport } from './report/index.ts';
 
 export type { Checkpoint, JobProgress, JobResult, JobSpecInput, StudyProgress, StudyResult, StudySpecInput, Trial };
+
+/**
+ * The largest spec (serialized as JSON) keel starts, and the HTTP API's body limit. Temporal
+ * refuses workflow inputs past its blob limit (2 MiB by default) with a bare 'Failed to start
+ * Workflow'; a spec is a few KB, so anything this big is data that belongs in storage.
+ */
+export const MAX_SPEC_BYTES = 1024 * 1024;
+
+/** A spec over MAX_SPEC_BYTES: an InvalidSpecError (CLI exit 2, HTTP 400) stating size, limit and fix. */
+export class SpecTooLargeError extends InvalidSpecError {
+  override name = 'SpecTooLargeError';
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(kind: 'job spec' | 'study spec', bytes: number, largest: { field: string; bytes: number } | undefined) {
+    const where = largest ? `; the largest part is ${largest.field} (${largest.bytes} bytes)` : '';
+    super(kind, [
+      {
+        field: largest?.field ?? '(the spec itself)',
+        message:
+          `the spec is too large: ${bytes} bytes as JSON, over the limit of ${MAX_SPEC_BYTES} bytes (1 MiB)${where}. ` +
+          'Keep large data out of the spec (params, env, command): put it in storage and pass its path or URI',
+      },
+    ]);
+    this.bytes = bytes;
+    this.limit = MAX_SPEC_BYTES;
+  }
+}
 
 /** What was asked for does not exist (or is not that kind of thing): CLI exit 3, HTTP 404. */
 export class NotFoundError extends Error {
@@ -111,6 +138,7 @@ export class KeelClient {
   /** Starts a training job; the spec is validated first (InvalidSpecError names each bad field). */
   async startJob(spec: JobSpecInput, options: { id?: string } = {}): Promise<{ jobId: string; runId: string }> {
     const parsed = parseJobSpec(spec);
+    checkSpecSize('job spec', spec);
     const jobId = options.id ?? newId('job', parsed.name);
     const handle = await this.temporal.workflow.start(jobType, {
       taskQueue: this.taskQueue,
@@ -150,6 +178,7 @@ export class KeelClient {
 
   async startStudy(spec: StudySpecInput, options: { id?: string } = {}): Promise<{ studyId: string; runId: string }> {
     const parsed = parseStudySpec(spec);
+    checkSpecSize('study spec', spec);
     const studyId = options.id ?? newId('study', parsed.name);
     const handle = await this.temporal.workflow.start(studyType, {
       taskQueue: this.taskQueue,
@@ -347,6 +376,32 @@ async function requireStudyRow(db: KeelDatabase, studyId: string) {
     if (err instanceof RecordNotFoundError) throw new NotFoundError('study', studyId);
     throw err;
   }
+}
+
+/** Throws SpecTooLargeError for a spec over MAX_SPEC_BYTES as JSON (what Temporal is sent). */
+function checkSpecSize(kind: 'job spec' | 'study spec', spec: unknown): void {
+  const bytes = jsonBytes(spec);
+  if (bytes > MAX_SPEC_BYTES) throw new SpecTooLargeError(kind, bytes, largestPart(spec));
+}
+
+function jsonBytes(value: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(value) ?? '').byteLength;
+}
+
+/** The path of the spec's bulk (`env.BIG`): down the largest child while it holds most of it. */
+function largestPart(spec: unknown): { field: string; bytes: number } | undefined {
+  const path: string[] = [];
+  let node = spec;
+  let bytes = jsonBytes(spec);
+  while (node !== null && typeof node === 'object') {
+    const children = Object.entries(node).map(([key, value]) => ({ key, value, bytes: jsonBytes(value) }));
+    const largest = children.sort((a, b) => b.bytes - a.bytes)[0];
+    if (!largest || largest.bytes < bytes / 2) break;
+    path.push(largest.key);
+    node = largest.value;
+    bytes = largest.bytes;
+  }
+  return path.length > 0 ? { field: path.join('.'), bytes } : undefined;
 }
 
 /** `study-lr-sweep-1a2b3c4d`: readable in the UI, unique without coordination. */

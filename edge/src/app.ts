@@ -11,19 +11,19 @@
 //   GET  /v1/studies/:id/report       the self-contained HTML report
 // Every route but /healthz needs `Authorization: Bearer <token>` when a token is configured.
 // Errors are JSON: {"error": "<code>", "message": "…"} (+ "issues" naming fields for specs).
-import { InvalidSpecError, type KeelClient, NotFoundError } from '@keel/client';
+import { InvalidSpecError, type KeelClient, MAX_SPEC_BYTES, NotFoundError } from '@keel/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { type Context, Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
-import { bodyLimit } from 'hono/body-limit';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { limitBody } from './body-limit.ts';
 
 export interface ApiOptions {
   keel: KeelClient;
   /** Bearer token every request must carry; undefined: no auth (only allowed on loopback). */
   token: string | undefined;
-  /** Largest request body accepted (default 1 MiB; specs are a few KB). */
+  /** Largest request body accepted (default MAX_SPEC_BYTES, 1 MiB, the client's spec limit). */
   maxBodyBytes?: number;
 }
 
@@ -61,17 +61,14 @@ export function createApp(options: ApiOptions): Hono {
     );
   }
 
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_SPEC_BYTES;
   app.use(
     '/v1/*',
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: async (c) => {
-        // Read (and drop) what the client is still sending, up to a bound: Node closes a socket
-        // whose request body is unread, and the client then sees a reset instead of the 413.
-        await discard(c.req.raw.body, 16 * maxBodyBytes);
-        return c.json({ error: 'payload_too_large', message: `request body over ${maxBodyBytes} bytes` }, 413);
-      },
+    limitBody(maxBodyBytes, (c) => {
+      const message =
+        `request body over ${maxBodyBytes} bytes: keep large data out of the spec (params, env), ` +
+        'put it in storage and pass its path or URI';
+      return c.json({ error: 'payload_too_large', message }, 413);
     }),
   );
   app.post('/v1/jobs', async (c) => {
@@ -135,22 +132,6 @@ export function createApp(options: ApiOptions): Hono {
     return c.json({ error: 'internal', message: err.message }, 500);
   });
   return app;
-}
-
-async function discard(body: ReadableStream<Uint8Array> | null, upTo: number): Promise<void> {
-  if (!body) return;
-  let read = 0;
-  const reader = body.getReader();
-  try {
-    while (read <= upTo) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-    }
-    await reader.cancel();
-  } catch {
-    // the client went away: nothing to drain
-  }
 }
 
 function param(c: Context): string {

@@ -14,6 +14,12 @@ export function partialPath(target: string): string {
   return path.join(path.dirname(target), `.${name}${partialMarker}${randomBytes(8).toString('hex')}`);
 }
 
+/** Whether `name` (a file name in target's folder) is a partial of `target`, left by any writer. */
+export function isPartialOf(target: string, name: string): boolean {
+  const prefix = `.${Array.from(path.basename(target)).slice(0, 80).join('')}${partialMarker}`;
+  return name.startsWith(prefix) && isPartialName(name);
+}
+
 export function isPartialName(name: string): boolean {
   return partialPattern.test(name);
 }

@@ -575,7 +575,7 @@ class CheckpointPipeline {
   async #fail(checkpointId: number, step: number, reason: string): Promise<void> {
     this.#progress.checkpoints.failed += 1;
     this.#progress.failedCheckpoints.push({ step, reason });
-    await control.markCheckpointFailed({ checkpointId, reason });
+    await control.markCheckpointFailed({ checkpointId, reason, storageUri: this.storageUri });
   }
 
   /** Whether the event beats the best seen so far on the objective (and becomes the best). */

@@ -19,6 +19,7 @@ import type { JobStatus, JsonObject, Metrics } from '@keel/db/states';
 import { ChecksumMismatchError, ChecksumMissingError, ObjectNotFoundError, sha256File } from '@keel/storage';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { launchTrainer, type RunningTrainer } from '../trainer/launch.ts';
+import { removeInterruptedStaging } from '../trainer/staging.ts';
 import {
   type CommitResult,
   checkpointStagedSignalName,
@@ -93,6 +94,9 @@ export function createJobActivities(deps: ActivityDeps) {
       const attemptDir = path.join(deps.workDir, encodeURIComponent(jobId), `attempt-${attempt}`);
       await fs.rm(attemptDir, { recursive: true, force: true }); // a retried attempt starts clean
       await fs.mkdir(attemptDir, { recursive: true });
+      for (const left of await removeInterruptedStaging(path.dirname(attemptDir))) {
+        context.log.info('removed a staging left by a killed worker', { path: left });
+      }
       const heartbeat = (details: object) => context.heartbeat(details);
       const waiting = setInterval(() => heartbeat({ waitingForGpus: trainer.gpus }), 1000);
       let lease: Awaited<ReturnType<typeof deps.gpuSlots.acquire>>;
@@ -280,8 +284,11 @@ export function createJobActivities(deps: ActivityDeps) {
       return applyRetention(input.jobId, input.storageUri, input.retention);
     },
 
-    async markCheckpointFailed(input: { checkpointId: number; reason: string }) {
-      await markCheckpoint(deps.db, input.checkpointId, 'failed', { reason: input.reason });
+    /** Marks a checkpoint failed and deletes whatever of it reached storage (best effort: the
+     *  upload may have failed because storage is down; the row keeps the reason either way). */
+    async markCheckpointFailed(input: { checkpointId: number; reason: string; storageUri?: string }) {
+      const row = await markCheckpoint(deps.db, input.checkpointId, 'failed', { reason: input.reason });
+      if (input.storageUri) await deleteObjects(row, input.storageUri);
     },
 
     /** Removes a host's staged files that will never be uploaded (a checkpoint marked failed). */
@@ -291,7 +298,6 @@ export function createJobActivities(deps: ActivityDeps) {
     },
   };
 
-  /** The newest committed checkpoint that downloads and verifies; bad ones are marked failed. */
   /**
    * restoreNewest, waiting out storage that cannot be reached (heartbeating, retried with backoff
    * up to restoreWaitMs): an outage at resume is not a crash of the trainer, and must not use up
@@ -317,6 +323,7 @@ export function createJobActivities(deps: ActivityDeps) {
     }
   }
 
+  /** The newest committed checkpoint that downloads and verifies; bad ones are marked failed. */
   async function restoreNewest(jobId: string, storageUri: string, into: string) {
     const skipped: RunTrainerResult['skippedCheckpoints'] = [];
     for (;;) {
@@ -346,8 +353,22 @@ export function createJobActivities(deps: ActivityDeps) {
         if (!corrupt) throw err;
         const reason = `restore failed: ${err.message}`;
         await markCheckpoint(deps.db, row.id, 'failed', { reason });
+        await deleteObjects(row, storageUri);
         skipped.push({ checkpointId: row.id, step: row.step, reason });
       }
+    }
+  }
+
+  /** Deletes a failed checkpoint's objects, if storage answers; what is left is logged. */
+  async function deleteObjects(row: Checkpoint, storageUri: string): Promise<void> {
+    try {
+      const storage = storages.get(storageUri);
+      for (const file of row.files) await storage.delete(fileKey(storageUri, row.uri, file.path));
+    } catch (err) {
+      Context.current().log.warn("could not delete a failed checkpoint's objects", {
+        uri: row.uri,
+        error: (err as Error).message,
+      });
     }
   }
 

@@ -183,3 +183,32 @@ async function exists(file: string): Promise<boolean> {
     () => false,
   );
 }
+
+/**
+ * Removes what stagings killed mid-way left in a job's attempt folders on this host (the
+ * `.step-N.building-<pid>` folders of workers that are gone). Finished stagings (`step-N`) stay:
+ * their uploads may still be pending.
+ */
+export async function removeInterruptedStaging(jobDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const attempts = await fs.readdir(jobDir).catch(() => [] as string[]);
+  for (const attempt of attempts.filter((a) => /^attempt-\d+$/.test(a))) {
+    const stagingDir = path.join(jobDir, attempt, 'staged');
+    for (const name of await fs.readdir(stagingDir).catch(() => [] as string[])) {
+      const pid = /^\.step-\d+\.building-(\d+)$/.exec(name)?.[1];
+      if (!pid || processIsAlive(Number(pid))) continue;
+      await fs.rm(path.join(stagingDir, name), { recursive: true, force: true });
+      removed.push(path.join(stagingDir, name));
+    }
+  }
+  return removed;
+}
+
+function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

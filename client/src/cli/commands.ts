@@ -2,7 +2,7 @@
 // for people (tables, live bars) or, with --json, for scripts.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { JobSpecInput, StudySpecInput } from '@keel/workflows/specs';
+import { type JobSpecInput, maxConcurrencySchema, type StudySpecInput } from '@keel/workflows/specs';
 import { type Command, InvalidArgumentError } from 'commander';
 import logUpdate from 'log-update';
 import { type Checkpoint, KeelClient, type StudyProgress } from '../keel-client.ts';
@@ -55,6 +55,19 @@ function parseCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0.');
   return n;
+}
+
+/** `keel study concurrency <id> <n>`: checked as the study checks it, before anything is sent. */
+function parseConcurrency(value: string): number {
+  const checked = maxConcurrencySchema.safeParse(/^\d+$/.test(value) ? Number(value) : Number.NaN);
+  if (!checked.success) {
+    throw new CliError(
+      `<n> (maxConcurrency) must be a whole number from ${maxConcurrencySchema.minValue} to ` +
+        `${maxConcurrencySchema.maxValue}, got '${value}': e.g. keel study concurrency <id> 4`,
+      exitCodes.usage,
+    );
+  }
+  return checked.data;
 }
 
 export function registerJobCommands(program: Command): void {
@@ -189,8 +202,9 @@ export function registerStudyCommands(program: Command): void {
     .command('concurrency <id> <n>')
     .description('Change how many trials run at once')
     .action(async (id: string, n: string) => {
+      const maxConcurrency = parseConcurrency(n);
       await withClient(async (keel) => {
-        const p = await keel.setStudyConcurrency(id, Number(n));
+        const p = await keel.setStudyConcurrency(id, maxConcurrency);
         console.log(`study ${id}: maxConcurrency ${p.maxConcurrency}`);
       });
     });

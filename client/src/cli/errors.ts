@@ -1,6 +1,7 @@
 // Exit codes and error lines of the `keel` CLI: a script branches on the code, a person reads
 // the line (which says what was wrong and what to do).
 import { InvalidSpecError } from '@keel/workflows/specs';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { NotFoundError } from '../keel-client.ts';
 
 export const exitCodes = {
@@ -23,6 +24,28 @@ export class CliError extends Error {
     super(message);
     this.exitCode = exitCode;
   }
+}
+
+/**
+ * Temporal's own errors a person can act on, as CliErrors saying what was wrong and what to do;
+ * any other error is returned as it is.
+ */
+export function explain(err: unknown): unknown {
+  if (err instanceof WorkflowExecutionAlreadyStartedError) {
+    const kind = err.workflowType === 'hpoStudy' ? 'study' : 'job';
+    return new CliError(
+      `'${err.workflowId}' already exists (a workflow with that id is running): pick another --id, ` +
+        `or leave --id out for a fresh one; to follow the existing one: keel ${kind} watch ${err.workflowId}`,
+      exitCodes.usage,
+    );
+  }
+  if (err instanceof WorkflowUpdateFailedError) {
+    // The study's validator refused the request (e.g. a maxConcurrency out of range): its reason
+    // is the cause; the update error's own message says only 'Workflow Update failed'.
+    const reason = err.cause instanceof Error ? err.cause.message : err.message;
+    return new CliError(`the study refused: ${reason}`, exitCodes.usage);
+  }
+  return err;
 }
 
 export function exitCodeOf(err: unknown): number {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { observeBytes, readChunkBytes, storedSha256 } from '../checksum.ts';
 import { sidecarSuffix } from '../keys.ts';
-import { fsyncDirectory, isPartialName, partialPath } from '../partial-files.ts';
+import { fsyncDirectory, isPartialName, isPartialOf, partialPath } from '../partial-files.ts';
 import type { Backend, BackendDownload, BackendObject, UploadRequest } from './backend.ts';
 
 export function createFileBackend(root: string): Backend {
@@ -49,6 +49,7 @@ class FileBackend implements Backend {
       await rm(partial, { force: true });
       throw error;
     }
+    await this.#removePartials(target); // those of writers killed mid-way: the object is whole now
     return { modified: (await stat(target)).mtime };
   }
 
@@ -69,6 +70,15 @@ class FileBackend implements Backend {
     await this.#requireRoot();
     await rm(this.#path(name), { force: true });
     await rm(this.#path(name) + sidecarSuffix, { force: true });
+    await this.#removePartials(this.#path(name));
+  }
+
+  /** Partial files of `target` left by writers that were killed before their rename. */
+  async #removePartials(target: string): Promise<void> {
+    const names = await readdir(path.dirname(target)).catch(() => [] as string[]);
+    for (const name of names) {
+      if (isPartialOf(target, name)) await rm(path.join(path.dirname(target), name), { force: true });
+    }
   }
 
   async close(): Promise<void> {}

@@ -4,9 +4,11 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   paginateListObjectsV2,
   S3Client,
   type S3ClientConfig,
@@ -122,6 +124,7 @@ class S3Backend implements Backend {
       request.signal?.removeEventListener('abort', stop);
       body.destroy();
     }
+    await this.#abortPendingUploads(name); // those of writers killed mid-way: the object is whole now
     return { modified: undefined };
   }
 
@@ -161,6 +164,26 @@ class S3Backend implements Backend {
 
   async delete(name: string): Promise<void> {
     await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: name }));
+    await this.#abortPendingUploads(name);
+  }
+
+  /**
+   * Multipart uploads of `name` that were never completed or aborted (their writer was killed):
+   * their parts take space in the bucket and no listing of objects shows them. (A bucket
+   * lifecycle rule, AbortIncompleteMultipartUpload, is the backstop for keys never written again.)
+   */
+  async #abortPendingUploads(name: string): Promise<void> {
+    try {
+      const found = await this.#client.send(new ListMultipartUploadsCommand({ Bucket: this.#bucket, Prefix: name }));
+      for (const pending of found.Uploads ?? []) {
+        if (pending.Key !== name || !pending.UploadId) continue;
+        await this.#client.send(
+          new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: name, UploadId: pending.UploadId }),
+        );
+      }
+    } catch {
+      // Cleanup only: a store without these calls, or a key still being written, loses nothing.
+    }
   }
 
   async close(): Promise<void> {

@@ -12,9 +12,6 @@
 // an oversize body sent without a Content-Length, and oversize specs through the client and CLI.
 // The live job and study are parked: their trials wait on a GPU queue no worker serves, so
 // nothing in them moves while the test looks, and any change is the bad input's doing.
-// Refusals found unnamed (an oversize spec through the client and the CLI, a taken id and a bad
-// concurrency through the CLI, an oversize chunked body through the API) are checked to change
-// nothing always, and to be named only with KEEL_TEST_KNOWN_DEFECTS=1, until they are fixed.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -38,7 +35,6 @@ const worker = useInProcessWorker('client-input', services.temporal);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-client-input-'));
 const token = 'client-input-token-0123456789';
 const MiB = 1024 * 1024;
-const knownDefects = process.env.KEEL_TEST_KNOWN_DEFECTS === '1';
 let keel: KeelClient;
 let api: { url: string; process: ChildProcess };
 let jobId: string;
@@ -275,9 +271,8 @@ describe('the typed client', () => {
     expect(err).toBeInstanceOf(Error);
   });
 
-  // Known defect: it fails as the Temporal client's ServiceError 'Failed to start Workflow'
-  // (the server's blob size limit, in its cause), which names neither the size nor a fix.
-  test.runIf(knownDefects)('an oversize spec is refused by name, with the size and the fix', async () => {
+  // Temporal's own refusal (its blob size limit) would be a ServiceError 'Failed to start Workflow'.
+  test('an oversize spec is refused by name, with the size and the fix', async () => {
     const id = unusedId('job');
     const err = await changesNothing([id], () => keel.startJob(oversizeJob(), { id }).catch((e) => e));
     expect(err.message).toMatch(/too large|size|limit/i);
@@ -367,10 +362,7 @@ describe('the keel CLI', () => {
     expect(taken.code).not.toBe(0);
   });
 
-  // Known defects: the first exits 1 with 'keel: Failed to start Workflow', the second with
-  // 'keel: Workflow execution already started' (no id, no fix): client/src/cli/errors.ts maps
-  // neither the size limit nor WorkflowExecutionAlreadyStartedError.
-  test.runIf(knownDefects)('an oversize spec file and a taken id exit 2 naming the problem', async () => {
+  test('an oversize spec file and a taken id exit 2 naming the problem', async () => {
     const huge = await cli(['job', 'start', specFile('huge.json', oversizeJob()), '--id', unusedId('job')]);
     expect(huge.stderr).toMatch(/too large|size|limit/i);
     expect(huge.code).toBe(2);
@@ -395,9 +387,7 @@ describe('the keel CLI', () => {
     }
   });
 
-  // Known defect: each exits 1 with 'keel: Workflow Update failed': the CLI passes Number(n)
-  // unchecked (client/src/cli/commands.ts) and drops the validator's reason, the update's cause.
-  test.runIf(knownDefects)('a concurrency that is not a whole number in range exits 2 naming it', async () => {
+  test('a concurrency that is not a whole number in range exits 2 naming it', async () => {
     for (const n of ['0', 'ten', '1.5']) {
       const ran = await cli(['study', 'concurrency', studyId, n]);
       expect(ran.stderr, `concurrency ${n}`).toContain('maxConcurrency');
@@ -476,10 +466,7 @@ describe('the HTTP API', () => {
     expect(chunked.status).toBeGreaterThanOrEqual(400);
   });
 
-  // Known defect: 500 {"error":"internal"}: edge/src/app.ts's bodyLimit onError drains the body
-  // with getReader(), but hono's bodyLimit has locked that stream already when there is no
-  // Content-Length, so getReader() throws; the connection is then closed under the client.
-  test.runIf(knownDefects)('an oversize chunked body: 413 payload_too_large', async () => {
+  test('an oversize chunked body: 413 payload_too_large', async () => {
     const chunked = await postChunked(`/v1/jobs?id=${unusedId('job')}`, oversizeJob());
     expect(chunked.status).toBe(413);
     expect(JSON.parse(chunked.body).error).toBe('payload_too_large');

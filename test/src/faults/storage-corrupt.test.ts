@@ -7,7 +7,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { listCheckpoints } from '@keel/db';
 import { progressQuery, trainingJob } from '@keel/workflows';
 import { expect, inject, test } from 'vitest';
-import { checkStorageInvariants, trainerProcesses, waitFor } from '../harness/fault-job.ts';
+import { checkCheckpointInvariants, trainerProcesses, waitFor } from '../harness/fault-job.ts';
 import { useInProcessWorker } from '../harness/in-process-worker.ts';
 import { useS3Environment } from '../harness/s3-env.ts';
 
@@ -93,7 +93,9 @@ test('a corrupted and a deleted committed checkpoint: resume falls back past bot
   expect(progress.resumedFromStep).toBe(fallback.step);
   expect(progress.failures).toBe(1);
   expect(progress.failedCheckpoints.map((f) => f.step)).toEqual([corrupted.step, deleted.step]);
-  const rows = await checkStorageInvariants(worker, jobId, progress);
+  // The failed checkpoints' objects (the corrupt one's, what was left of the deleted one's) were
+  // deleted when they were marked: storage holds the committed rows' objects and nothing else.
+  const rows = await checkCheckpointInvariants(worker, jobId, undefined, { progress, noOrphansIn: storageUri });
   const byId = (id: number) => rows.find((r) => r.id === id);
   expect(byId(corrupted.id)).toMatchObject({ status: 'failed', failureReason: expect.stringContaining('sha256') });
   expect(byId(deleted.id)).toMatchObject({ status: 'failed', failureReason: expect.stringContaining('no object') });

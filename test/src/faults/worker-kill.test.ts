@@ -24,12 +24,7 @@ import type { WorkerConfig } from '@keel/workers/config';
 import { progressQuery } from '@keel/workflows';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
-import {
-  checkCheckpointInvariants,
-  type InvariantOptions,
-  readTrainerLog,
-  startSteadyJob,
-} from '../harness/fault-job.ts';
+import { checkCheckpointInvariants, readTrainerLog, startSteadyJob } from '../harness/fault-job.ts';
 import { procStat } from '../harness/processes.ts';
 import { useS3Environment } from '../harness/s3-env.ts';
 import { killTree, startWorkerProcess, type WorkerProcess } from '../harness/worker-process.ts';
@@ -39,7 +34,6 @@ const services = inject('services');
 const bucket = `worker-kill-${process.pid}`;
 const tmpfsTrainer = fileURLToPath(new URL('./fixtures/tmpfs-checkpoints.ts', import.meta.url));
 const MiB = 1024 * 1024;
-const knownDefects = process.env.KEEL_TEST_KNOWN_DEFECTS === '1';
 
 /** What a phase's look is given: where the job's rows, files and objects are. */
 interface Scene {
@@ -58,11 +52,6 @@ interface Phase {
   needsMount?: boolean;
   /** Whether the phase shows now, and at which step; undefined when it does not. */
   look(scene: Scene): Promise<{ step: number; seen: string } | undefined>;
-  /**
-   * What a known defect leaves after a kill at `step` (see the report in issue #7): tolerated,
-   * and printed, unless KEEL_TEST_KNOWN_DEFECTS=1.
-   */
-  knownLeftovers?(step: number): InvariantOptions['knownLeftovers'];
   /** What became of the checkpoint the kill caught, from the rows and the trainer's log. */
   after(rows: Checkpoint[], step: number, acked: Set<string>): void;
 }
@@ -126,9 +115,8 @@ const phases: Phase[] = [
       }
     },
     // The half-built copy stays in the dead attempt's staging folder: nothing removes
-    // `.step-N.building-<pid>` of a dead worker (activities/src/trainer/staging.ts cleans up
-    // only when its own copy fails; runTrainer clears only its own attempt's folder).
-    knownLeftovers: (step) => ({ staged: new RegExp(`^\\.step-${step}\\.building-\\d+$`) }),
+    // The dead worker's `.step-N.building-<pid>` is removed by the next attempt on the host
+    // (removeInterruptedStaging); the invariants find nothing left in staging.
     after(rows, step, acked) {
       // Never staged, never acked: not on record, and the trainer heard nothing it could rely on.
       expect(rowOf(rows, 1, step)).toBeUndefined();
@@ -149,11 +137,8 @@ const phases: Phase[] = [
         if (partial) return { step: row.step, seen: `${row.uri}/${partial} being written` };
       }
     },
-    // The file backend's partial file of the cut upload stays in storage: the retry writes a
-    // new one under another random name, and nothing removes the dead one.
-    knownLeftovers: (step) => ({
-      orphans: new RegExp(`/attempt-1/step-${step}/\\.ckpt-${step}\\.bin\\.keel-partial-[0-9a-f]{16} `),
-    }),
+    // The cut upload's partial file is removed once the retry has written the object (and when
+    // the object is deleted); the invariants find no orphan.
     after(rows, step, acked) {
       expect(acked.has(`1/${step}`)).toBe(true);
       expect(['committed', 'gc']).toContain(rowOf(rows, 1, step)?.status); // uploaded again by the new worker
@@ -178,10 +163,8 @@ const phases: Phase[] = [
         s3.destroy();
       }
     },
-    // The cut multipart upload is never completed nor aborted: its parts stay in the bucket.
-    knownLeftovers: (step) => ({
-      orphans: new RegExp(`/attempt-1/step-${step}/ckpt-${step}\\.bin: a multipart upload never completed`),
-    }),
+    // The cut multipart upload is aborted once the retry has written the object (and when the
+    // object is deleted); the invariants find no pending upload.
     after(rows, step, acked) {
       expect(acked.has(`1/${step}`)).toBe(true);
       expect(['committed', 'gc']).toContain(rowOf(rows, 1, step)?.status);
@@ -382,7 +365,6 @@ describe('kill -9 of a worker', () => {
         const rows = await checkCheckpointInvariants({ config, db, pid: second.child.pid as number }, jobId, events, {
           progress,
           noOrphansIn: storageUri,
-          ...(knownDefects ? {} : { knownLeftovers: phase.knownLeftovers?.(caught.step) }),
         });
         expect(rowOf(rows, 1, resumed as number)).toBeDefined();
         const acked = new Set(

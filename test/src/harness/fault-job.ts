@@ -135,11 +135,6 @@ export interface InvariantOptions {
    * rows' objects and nothing else under the job (orphanObjects).
    */
   noOrphansIn?: string;
-  /**
-   * Leftovers of a known defect that the test names (names in a staging folder, orphanObjects'
-   * lines): printed as such instead of failing, until the defect is fixed.
-   */
-  knownLeftovers?: { staged?: RegExp; orphans?: RegExp };
 }
 
 /**
@@ -190,7 +185,7 @@ export async function checkCheckpointInvariants(
   for (const attempt of attempts) {
     const staged = path.join(worker.config.workDir, encodeURIComponent(jobId), `attempt-${attempt}`, 'staged');
     if (log || fs.existsSync(staged)) {
-      const left = withoutKnown(fs.readdirSync(staged), options.knownLeftovers?.staged, `in ${staged}:`);
+      const left = fs.readdirSync(staged);
       expect(left, `attempt ${attempt}'s staging folder`).toEqual([]);
     }
   }
@@ -206,15 +201,9 @@ export async function checkCheckpointInvariants(
   }
   if (options.noOrphansIn) {
     const orphans = await orphanObjects(options.noOrphansIn, jobId, rows);
-    expect(withoutKnown(orphans, options.knownLeftovers?.orphans, 'in storage:'), 'orphans').toEqual([]);
+    expect(orphans, 'orphans').toEqual([]);
   }
   return rows;
-}
-
-function withoutKnown(found: string[], known: RegExp | undefined, where: string): string[] {
-  if (!known) return found;
-  for (const item of found.filter((f) => known.test(f))) console.warn(`known defect, tolerated: ${where} ${item}`);
-  return found.filter((f) => !known.test(f));
 }
 
 /** For jobs whose trainer keeps no log (the example MLP): the invariants against the job's progress. */
