@@ -28,19 +28,15 @@ import getPort from 'get-port';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { type PrivateTemporal, startPrivateTemporal } from '../harness/private-temporal.ts';
+import { fencedBlocks, markedBlocks, type Ran, runBash, runUntil } from './doc-recipes.ts';
 
 const services = inject('services');
 const docFile = path.resolve('docs/fleet.md');
 const doc = fs.readFileSync(docFile, 'utf8');
 
-/** The doc's blocks of one kind: a fence of `lang` right after `<!-- kind: name -->`. */
-function marked(markdown: string, kind: string, lang: string): Map<string, string> {
-  const pattern = new RegExp(`<!--\\s*${kind}:\\s*([\\w-]+)\\s*-->\\s*\\n\`\`\`${lang}\\n([\\s\\S]*?)\\n\`\`\``, 'g');
-  return new Map([...markdown.matchAll(pattern)].map((m) => [m[1] as string, m[2] as string]));
-}
-const fences = (lang: string) => [...doc.matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\\n\`\`\``, 'g'))];
-const recipes = marked(doc, 'recipe', 'sh');
-const envBlocks = marked(doc, 'env', 'dotenv');
+const fences = (lang: string) => fencedBlocks(doc, lang);
+const recipes = markedBlocks(doc, 'recipe', 'sh');
+const envBlocks = markedBlocks(doc, 'env', 'dotenv');
 const ran = new Set<string>();
 
 /** A dotenv listing as a map (comments and blank lines skipped). */
@@ -81,12 +77,6 @@ function baseEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a recipe as the doc has it (bash, stopping at the first failing command) in the checkout. */
 async function run(name: string, env: Record<string, string>): Promise<Ran> {
   const recipe = recipes.get(name);
@@ -95,36 +85,12 @@ async function run(name: string, env: Record<string, string>): Promise<Ran> {
   return runScript(recipe, env);
 }
 
-async function runScript(script: string, env: Record<string, string>): Promise<Ran> {
-  const child = spawn('bash', ['-c', `set -eo pipefail\n${script}`], { cwd: checkout, env: { ...baseEnv(), ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const runScript = (script: string, env: Record<string, string>) =>
+  runBash(script, { cwd: checkout, env: { ...baseEnv(), ...env }, timeoutMs: 150_000 });
 
-/** Runs the recipe again until `ok` holds for what it printed (a person runs it again, too). */
-async function until(name: string, env: Record<string, string>, ok: (r: Ran) => boolean, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await run(name, env);
-    let passed = false;
-    try {
-      passed = r.code === 0 && ok(r);
-    } catch {}
-    if (passed) return r;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `recipe '${name}' never printed what was expected; last run (${r.code}):\n${r.stdout}\n${r.stderr}`,
-      );
-    }
-    await sleep(1000);
-  }
-}
+/** Runs the recipe again until `ok` holds for what it printed. */
+const until = (name: string, env: Record<string, string>, ok: (r: Ran) => boolean, timeoutMs = 90_000) =>
+  runUntil(name, () => run(name, env), ok, { timeoutMs, pauseMs: 1000 });
 
 /** The JSON an `npm run keel -- … --json` prints after npm's own banner lines. */
 function jsonOf<T>(r: Ran): T {

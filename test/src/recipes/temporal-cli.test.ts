@@ -2,34 +2,17 @@
 // is taken from the doc and run with bash and the real `temporal` binary against a dev server and
 // a keel worker on the `keel` queue (what `keel dev` gives a person), and what it prints is
 // checked. The doc's $JOB_ID and $STUDY_ID come from the environment, set per run by the test.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fencedBlocks, markedBlocks, type Ran, runBash, runUntil } from './doc-recipes.ts';
 import { useKeelServer } from './keel-server.ts';
 
 const docFile = path.resolve('docs/temporal-cli.md');
 const doc = fs.readFileSync(docFile, 'utf8');
 
-interface Recipe {
-  name: string;
-  script: string;
-}
-
-/** The doc's runnable blocks, in order: a ```sh fence right after `<!-- recipe: name -->`. */
-function parseRecipes(markdown: string): Recipe[] {
-  const found = [...markdown.matchAll(/<!--\s*recipe:\s*([\w-]+)\s*-->\s*\n```sh\n([\s\S]*?)\n```/g)];
-  return found.map((m) => ({ name: m[1] as string, script: m[2] as string }));
-}
-
-/** Every ```sh block of the doc, recipe or not. */
-function shellBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/```sh\n([\s\S]*?)\n```/g)].map((m) => m[1] as string);
-}
-
-const recipes = new Map(parseRecipes(doc).map((r) => [r.name, r]));
+const recipes = markedBlocks(doc, 'recipe', 'sh');
 const ran = new Set<string>();
 
 const server = useKeelServer();
@@ -44,12 +27,6 @@ beforeAll(() => {
 afterAll(() => {
   if (cwd) fs.rmSync(cwd, { recursive: true, force: true });
 });
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs a recipe as the doc has it (bash, stopping at the first failing command). It must not
  *  block: the worker that serves the commands runs in this process. */
@@ -66,35 +43,12 @@ async function run(name: string, vars: Record<string, string>): Promise<Ran> {
     TEMPORAL_NAMESPACE: server.temporal.namespace,
     ...vars,
   };
-  const child = spawn('bash', ['-c', `set -eo pipefail\n${recipe.script}`], { cwd, env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+  return runBash(recipe, { cwd, env, timeoutMs: 90_000 });
 }
 
-/** Runs the recipe again until `ok` holds for what it printed (a person runs it again, too). */
-async function until(name: string, vars: Record<string, string>, ok: (r: Ran) => boolean, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await run(name, vars);
-    let passed = false;
-    try {
-      passed = r.code === 0 && ok(r);
-    } catch {}
-    if (passed) return r;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `recipe '${name}' never printed what was expected; last run (${r.code}):\n${r.stdout}\n${r.stderr}`,
-      );
-    }
-    await sleep(500);
-  }
-}
+/** Runs the recipe again until `ok` holds for what it printed. */
+const until = (name: string, vars: Record<string, string>, ok: (r: Ran) => boolean) =>
+  runUntil(name, () => run(name, vars), ok, { timeoutMs: 60_000, pauseMs: 500 });
 
 /** The JSON after a label in the CLI's text output (`QueryResult  {…}`, `Result  {…}`). */
 function labelled<T = Record<string, unknown>>(r: Ran, label: string): T {
@@ -139,10 +93,10 @@ interface StudyProgress {
 describe('docs/temporal-cli.md', () => {
   test('marks its runnable commands as recipes', () => {
     expect(recipes.size).toBeGreaterThan(10);
-    expect(parseRecipes(doc)).toHaveLength(recipes.size); // no name used twice
+    expect([...doc.matchAll(/<!--\s*recipe:/g)]).toHaveLength(recipes.size); // no name used twice
     // Every block that runs `temporal` is a recipe, so none escapes this test.
-    const scripts = new Set([...recipes.values()].map((r) => r.script));
-    const untested = shellBlocks(doc).filter((b) => /\btemporal /.test(b) && !scripts.has(b));
+    const scripts = new Set(recipes.values());
+    const untested = fencedBlocks(doc, 'sh').filter((b) => /\btemporal /.test(b) && !scripts.has(b));
     expect(untested).toEqual([]);
   });
 
