@@ -8,7 +8,6 @@
 // Needs root (mount); skipped, saying why, where mounting is not permitted.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import {
@@ -18,23 +17,11 @@ import {
   startFaultWorker,
   startSteadyJob,
 } from '../harness/fault-job.ts';
+import { tmpfsRefused } from '../harness/mounts.ts';
 
 const services = inject('services');
 
-/** Whether this machine lets us mount a tmpfs (root, and not a sandbox that forbids it). */
-function canMount(): string | undefined {
-  const probe = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-mount-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    return String((err as { stderr?: Buffer }).stderr ?? err).trim();
-  } finally {
-    fs.rmSync(probe, { recursive: true, force: true });
-  }
-}
-const cannotMount = canMount();
+const cannotMount = tmpfsRefused();
 if (cannotMount) console.warn(`disk-full.test.ts skipped: mounting a tmpfs is not permitted here (${cannotMount})`);
 
 const unmount = (dir: string) => {

@@ -25,6 +25,7 @@ import { progressQuery } from '@keel/workflows';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, test, vi } from 'vitest';
 import { checkCheckpointInvariants, readTrainerLog, startSteadyJob } from '../harness/fault-job.ts';
+import { tmpfsRefused } from '../harness/mounts.ts';
 import { procStat } from '../harness/processes.ts';
 import { useS3Environment } from '../harness/s3-env.ts';
 import { killTree, startWorkerProcess, type WorkerProcess } from '../harness/worker-process.ts';
@@ -187,20 +188,7 @@ const phases: Phase[] = [
   },
 ];
 
-/** Whether a tmpfs can be mounted here (root, and not a sandbox that forbids it); else why not. */
-function cannotMount(): string | undefined {
-  const probe = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-mount-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'pipe' });
-    execFileSync('umount', [probe], { stdio: 'pipe' });
-    return undefined;
-  } catch (err) {
-    return String((err as { stderr?: Buffer }).stderr ?? err).trim();
-  } finally {
-    fs.rmSync(probe, { recursive: true, force: true });
-  }
-}
-const mountRefused = cannotMount();
+const mountRefused = tmpfsRefused();
 if (mountRefused)
   console.warn(`worker-kill.test.ts: no staging case, mounting a tmpfs is not permitted (${mountRefused})`);
 
