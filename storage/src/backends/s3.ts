@@ -99,10 +99,11 @@ class S3Backend implements Backend {
   async upload(name: string, filePath: string, request: UploadRequest): Promise<{ modified: Date | undefined }> {
     const body = createReadStream(filePath, { highWaterMark: readChunkBytes });
     body.on('error', () => {}); // the error reaches lib-storage through its reader; this only keeps it from being "unhandled"
+    const partSize = s3PartSize(this.#settings.partSizeBytes, request.bytes);
     const upload = new Upload({
       client: this.#client,
       queueSize: this.#settings.concurrency,
-      partSize: s3PartSize(this.#settings.partSizeBytes, request.bytes),
+      partSize,
       leavePartsOnError: false,
       params: {
         Bucket: this.#bucket,
@@ -124,7 +125,9 @@ class S3Backend implements Backend {
       request.signal?.removeEventListener('abort', stop);
       body.destroy();
     }
-    await this.#abortPendingUploads(name); // those of writers killed mid-way: the object is whole now
+    // A writer killed mid-way leaves a pending multipart upload, and only files over one part go
+    // multipart: the object is whole now, so theirs can go (no extra request for small files).
+    if (request.bytes > partSize) await this.#abortPendingUploads(name);
     return { modified: undefined };
   }
 

@@ -16,6 +16,7 @@ import {
   readTrainerLog,
   startFaultWorker,
   startSteadyJob,
+  waitFor,
 } from '../harness/fault-job.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../harness/private-postgres.ts';
 import { liveInGroup } from '../harness/processes.ts';
@@ -37,14 +38,6 @@ afterAll(async () => {
   await pg?.close();
   if (pid) expect(liveInGroup(pid)).toEqual([]);
 });
-
-const waitFor = async (what: string, ready: () => boolean, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 test('PostgreSQL restarted mid-job: activities retry, the job completes, nothing is lost', async () => {
   expect(worker.keel.db.dialect).toBe('postgres');

@@ -16,6 +16,7 @@ import {
   readTrainerLog,
   startFaultWorker,
   startSteadyJob,
+  waitFor,
 } from '../harness/fault-job.ts';
 import { liveInGroup } from '../harness/processes.ts';
 
@@ -40,14 +41,6 @@ afterAll(async () => {
   await worker?.close();
   if (worker?.home) fs.rmSync(worker.home, { recursive: true, force: true });
 });
-
-const waitFor = async (what: string, ready: () => boolean, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 test('a write lock held by another process for 18 s: writes wait and retry, the job completes, nothing is lost', async () => {
   const { jobId, handle, log } = await startSteadyJob(worker, 'sqlite-locked', { steps: 40, every: 2, stepMs: 250 });

@@ -329,7 +329,7 @@ export function trainerProcesses(jobId: string): number[] {
 }
 
 /** Waits until `ready()` holds, polling every 100 ms, or throws naming `what`. */
-export async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs = 30_000) {
+export async function waitFor(what: string, ready: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
   const until = Date.now() + timeoutMs;
   while (!(await ready())) {
     if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs / 1000} s`);

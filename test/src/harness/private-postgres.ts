@@ -1,14 +1,11 @@
 // A PostgreSQL cluster of one test's own, which the test may stop (a fast shutdown, as `pg_ctl -m
 // fast` does: SIGINT to the postmaster, every session cut) and start again on the same port over
 // the same data folder, so clients see a database restart rather than a new server.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type ManagedProcess, spawnManaged, stopManaged, waitUntilReady } from '@keel/client/processes';
-import getPort from 'get-port';
-import postgres from 'postgres';
-import { postgresUser } from './services.ts';
+import { initPostgresCluster, postgresAnswers } from './services.ts';
 
 export interface PrivatePostgres {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust auth, loopback only). */
@@ -26,38 +23,16 @@ export interface PrivatePostgres {
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const bindir = process.env.KEEL_PG_BINDIR;
   if (!bindir) throw new Error("KEEL_PG_BINDIR is not set. Fix: run the tests with 'npm test'.");
-  const host = '127.0.0.1';
-  const port = await getPort({ host });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-pg-'));
   fs.chmodSync(dir, 0o755);
-  const data = path.join(dir, 'data');
-  const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
-  if (owner) fs.chownSync(dir, owner.uid, owner.gid);
-  execFileSync(path.join(bindir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'], {
-    ...owner,
-    stdio: 'pipe',
-  });
-  const args = ['-D', data, '-p', String(port), '-k', dir, '-c', `listen_addresses=${host}`, '-c', 'fsync=off'];
-  const logFile = path.join(dir, 'server.log');
-  fs.writeFileSync(logFile, '');
-  if (owner) fs.chownSync(logFile, owner.uid, owner.gid);
-  const url = `postgres://postgres@${host}:${port}/postgres`;
+  const cluster = await initPostgresCluster(bindir, dir);
+  const { url } = cluster;
   let proc: ManagedProcess | undefined;
   let last: ManagedProcess | undefined;
   const start = async () => {
-    proc = spawnManaged('PostgreSQL (private)', path.join(bindir, 'postgres'), args, { logFile, ...owner });
+    proc = spawnManaged('PostgreSQL (private)', cluster.postgres, cluster.args, cluster.spawnOptions);
     last = proc;
-    await waitUntilReady(proc, async () => {
-      const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
-      try {
-        await sql`select 1`;
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await sql.end({ timeout: 1 });
-      }
-    });
+    await waitUntilReady(proc, () => postgresAnswers(url));
   };
   const stop = async (signal: NodeJS.Signals = 'SIGINT') => {
     if (proc) await stopManaged(proc, signal);

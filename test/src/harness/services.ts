@@ -315,34 +315,48 @@ async function startAzurite(dir: string): Promise<Started<'azurite'>> {
 }
 
 async function startPostgres(dir: string): Promise<Started<'postgres'>> {
-  const bindir = toolPath('KEEL_PG_BINDIR');
+  const cluster = await initPostgresCluster(toolPath('KEEL_PG_BINDIR'), dir);
+  const proc = spawnManaged('PostgreSQL', cluster.postgres, cluster.args, cluster.spawnOptions);
+  await waitUntilReady(proc, () => postgresAnswers(cluster.url));
+  return { proc, endpoint: { url: cluster.url }, stopSignal: 'SIGINT' };
+}
+
+/**
+ * A new PostgreSQL cluster in `dir` (trust auth, loopback only, no fsync), on a free port: what to
+ * spawn to run it. initdb and postgres refuse to run as root: when we are root, they run as the
+ * 'postgres' user.
+ */
+export async function initPostgresCluster(bindir: string, dir: string) {
   const port = await getPort({ host });
   const data = path.join(dir, 'data');
-  // initdb and postgres refuse to run as root: when we are root, run them as the 'postgres' user.
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
   if (owner) fs.chownSync(dir, owner.uid, owner.gid);
   execFileSync(path.join(bindir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'], {
     ...owner,
     stdio: 'pipe',
   });
-  const args = ['-D', data, '-p', String(port), '-k', dir, '-c', `listen_addresses=${host}`, '-c', 'fsync=off'];
   const logFile = path.join(dir, 'server.log');
   fs.writeFileSync(logFile, '');
   if (owner) fs.chownSync(logFile, owner.uid, owner.gid);
-  const proc = spawnManaged('PostgreSQL', path.join(bindir, 'postgres'), args, { logFile, ...owner });
-  const url = `postgres://postgres@${host}:${port}/postgres`;
-  await waitUntilReady(proc, async () => {
-    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
-    try {
-      await sql`select 1`;
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await sql.end({ timeout: 1 });
-    }
-  });
-  return { proc, endpoint: { url }, stopSignal: 'SIGINT' };
+  return {
+    url: `postgres://postgres@${host}:${port}/postgres`,
+    postgres: path.join(bindir, 'postgres'),
+    args: ['-D', data, '-p', String(port), '-k', dir, '-c', `listen_addresses=${host}`, '-c', 'fsync=off'],
+    spawnOptions: { logFile, ...owner },
+  };
+}
+
+/** Whether the server at `url` answers a query (for waitUntilReady). */
+export async function postgresAnswers(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 /** The uid and gid PostgreSQL runs as when we are root (initdb and postgres refuse root). */
