@@ -1,6 +1,8 @@
+import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { type ActivityDeps, createActivities, StorageCache } from '@keel/activities';
-import { detectGpus, GpuSlots } from '@keel/activities/trainer';
+import { detectGpus, GpuSlots, removeInterruptedStaging } from '@keel/activities/trainer';
 import { type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerConfig } from './config.ts';
@@ -51,6 +53,9 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
     await migrateDatabase(db);
     connection = await NativeConnection.connect(config.temporal.connectionOptions);
     const host = describeHost(config, process.env, detectGpus());
+    // Stagings cut short by a killed worker on this host whose jobs went on elsewhere: nobody
+    // else will clear them (an attempt clears only its own job's).
+    await removeInterruptedStagingIn(config.workDir);
     const deps: ActivityDeps = {
       db,
       hostQueue: config.hostTaskQueue,
@@ -220,4 +225,10 @@ export function configureRuntime({
       : {}),
   });
   if (temporalMetricsAddress) temporalMetricsUrl = `http://${temporalMetricsAddress}/metrics`;
+}
+
+/** removeInterruptedStaging for every job folder under the host's work dir. */
+async function removeInterruptedStagingIn(workDir: string): Promise<void> {
+  const jobs = await fs.readdir(workDir).catch(() => [] as string[]);
+  for (const job of jobs) await removeInterruptedStaging(path.join(workDir, job));
 }

@@ -208,7 +208,7 @@ test(`a ${nTrials}-trial study under random kills and outages finishes with ever
   expect(ledger.committed + ledger.failed).toBe(ledger.acked + ledger.recordedUnacked);
   expect(stored.sort()).toEqual([...ledger.committedKeys].sort());
   // No staged copy left on either host: every one was uploaded or discarded.
-  expect(leftoverStaging(hosts, studyId)).toEqual([]);
+  expect(leftoverStaging(hosts, studyId), 'staged copies left').toEqual([]);
 
   // Every kind of fault happened, and keel survived each one; only poisoned jobs ran out of retries.
   for (const kind of faultKinds)
