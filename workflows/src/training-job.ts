@@ -81,7 +81,8 @@ export const progressQuery = defineQuery<JobProgress>('progress');
 export const checkpointStagedSignal = defineSignal<[StagedCheckpointEvent]>(checkpointStagedSignalName);
 export const checkpointsSkippedSignal = defineSignal<[SkippedCheckpoint[]]>(checkpointsSkippedSignalName);
 
-/** Uploads in flight at once per job; more staged checkpoints wait their turn (training does not). */
+/** Uploads in flight at once per job on each host (each host uploads what it staged); more staged
+ *  checkpoints wait their turn (training does not). */
 const maxParallelUploads = 4;
 
 /** How long an attempt may wait for a worker before the job says so (spec: timeouts.pickUpSeconds). */
@@ -263,7 +264,7 @@ async function runAttempts(
     } catch (err) {
       if (isCancellation(err) && stopRequested()) return { status: 'stopped' };
       if (isCancellation(err)) throw err;
-      const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
+      const timeout = timeoutOf(err);
       if (timeout?.timeoutType === TimeoutType.SCHEDULE_TO_START) {
         progress.attempt -= 1; // nothing ran
         waiter.waited(waiter.lastWait);
@@ -273,6 +274,7 @@ async function runAttempts(
       }
       if (timeout) {
         outcome = 'preempted'; // the worker went silent: it died, or its host was taken away
+        checkpoints.attemptWentSilent(progress.attempt);
         problem = `attempt ${progress.attempt}: the worker stopped heartbeating (${timeout.timeoutType ?? 'no'} timeout)`;
       } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
         return { status: 'failed', error: err.cause.message };
@@ -375,24 +377,12 @@ class WorkerWait {
       }
       this.#setWaiting(why);
       const within = this.nextWait(recheck);
-      const probe = proxyActivities<KeelActivities>({
-        taskQueue: this.queue,
-        scheduleToStartTimeout: `${within} seconds`,
-        startToCloseTimeout: '30 seconds',
-        retry: { maximumAttempts: 1 },
-      });
-      try {
-        await probe.describeWorker();
+      if ((await probeQueue(this.queue, within)) !== 'untaken') {
         this.#setWaiting(null);
-        return undefined; // a worker serves the queue now: launch again
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
-        // Any other end means a worker took the probe: launch again.
-        if (timeout?.timeoutType !== TimeoutType.SCHEDULE_TO_START) return undefined;
-        this.#unserved += within;
-        recheck = Math.min(recheck * 2, maxRecheckSeconds);
+        return undefined; // a worker took the probe: launch again
       }
+      this.#unserved += within;
+      recheck = Math.min(recheck * 2, maxRecheckSeconds);
     }
   }
 
@@ -422,14 +412,26 @@ class WorkerWait {
 
 /**
  * Staged checkpoint -> recorded (pending) -> uploaded on its host -> verified and committed ->
- * retention. Runs beside the attempts, bounded to maxParallelUploads, so training never waits.
+ * retention. Runs beside the attempts, bounded to maxParallelUploads per host, so training never
+ * waits. Checkpoints staged on a host that was lost are marked failed, naming the host.
  * Under `on-end` and `best-and-last`, checkpoints the policy does not keep are marked failed with
  * the policy as the reason, so every acked checkpoint is accounted for.
  */
 class CheckpointPipeline {
   storageUri = '';
   #inFlight = new Set<Promise<void>>();
-  #uploading = 0;
+  /** Uploads running per host queue (each host uploads what it staged, at most maxParallelUploads at once). */
+  readonly #uploadingOn = new Map<string, number>();
+  /** Staged checkpoints per host queue whose upload (or skip) has not ended. */
+  readonly #unsettledOn = new Map<string, number>();
+  /** The host queue of each attempt that staged a checkpoint. */
+  readonly #hostOfAttempt = new Map<number, string>();
+  /** Hosts whose attempt stopped heartbeating (and no later attempt staged there): the attempt. */
+  readonly #suspects = new Map<string, number>();
+  /** Hosts found lost, with the reason their checkpoints not uploaded are marked failed. */
+  readonly #lost = new Map<string, string>();
+  /** The upload calls running on each host, to cancel if the host is found lost. */
+  readonly #uploadsOn = new Map<string, Set<CancellationScope>>();
   #commits: Promise<void> = Promise.resolve();
   /** Staged checkpoints waiting for the policy's decision (best-and-last, on-end). */
   #held: { event: StagedCheckpointEvent; record: Promise<Recorded> }[] = [];
@@ -447,6 +449,12 @@ class CheckpointPipeline {
 
   staged(event: StagedCheckpointEvent): void {
     this.#progress.checkpoints.staged += 1;
+    this.#hostOfAttempt.set(event.attempt, event.hostQueue);
+    // A later attempt staging on a suspect host shows it is back.
+    if ((this.#suspects.get(event.hostQueue) ?? Number.POSITIVE_INFINITY) < event.attempt) {
+      this.#suspects.delete(event.hostQueue);
+    }
+    bump(this.#unsettledOn, event.hostQueue, 1);
     this.#progress.step = Math.max(this.#progress.step ?? 0, event.step);
     this.#progress.metrics = { ...this.#progress.metrics, ...event.metrics };
     // Not cancellable: a job being cancelled still records, uploads and commits what was acked.
@@ -484,6 +492,17 @@ class CheckpointPipeline {
     if (skipped.length > 0) render(this.#progress);
   }
 
+  /**
+   * An attempt stopped heartbeating: its host may be gone, and with it the staged checkpoints it
+   * has not uploaded (nobody else holds their files). Its uploads wait on its queue meanwhile (a
+   * restarted worker with the same disk takes them); once the attempts are over, finish() asks
+   * whether anyone is still there.
+   */
+  attemptWentSilent(attempt: number): void {
+    const hostQueue = this.#hostOfAttempt.get(attempt);
+    if (hostQueue) this.#suspects.set(hostQueue, attempt);
+  }
+
   /** Once the attempts are over: upload what the policy keeps, then wait for every upload. */
   async finish(): Promise<void> {
     const policy = this.#spec.checkpoints.upload;
@@ -495,7 +514,29 @@ class CheckpointPipeline {
       for (const h of dropped) this.#track(() => this.#skip(h, `not the best or the last (upload: ${policy})`));
       for (const h of keep) if (h) this.#track(() => this.#upload(h.event, h.record));
     }
+    for (const [hostQueue, attempt] of this.#suspects) {
+      if ((this.#unsettledOn.get(hostQueue) ?? 0) > 0) this.#track(() => this.#lookFor(hostQueue, attempt));
+    }
     while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  /**
+   * Whether a suspect host still holds its checkpoints: a worker on its queue must answer within
+   * heartbeatSeconds. If none does, the host is lost: its uploads are cancelled and their
+   * checkpoints marked failed, naming it, instead of the job (and its study's slot) waiting out
+   * the uploads' 10-minute schedule-to-start timeout for files nobody else can upload.
+   */
+  async #lookFor(hostQueue: string, attempt: number): Promise<void> {
+    const answer = await probeQueue(hostQueue, this.#spec.timeouts.heartbeatSeconds);
+    if (answer === 'answered') return;
+    const how =
+      answer === 'untaken' ? 'no worker polls its queue' : 'a worker took a task from its queue and never answered';
+    this.#lost.set(
+      hostQueue,
+      `host ${hostQueue} was lost before uploading it (attempt ${attempt} stopped heartbeating; ${how}); ` +
+        'its staged files were only there',
+    );
+    for (const upload of this.#uploadsOn.get(hostQueue) ?? []) upload.cancel();
   }
 
   #track(work: () => Promise<void>): void {
@@ -504,12 +545,28 @@ class CheckpointPipeline {
   }
 
   async #upload(event: StagedCheckpointEvent, record: Promise<Recorded>): Promise<void> {
+    try {
+      await this.#uploadAndCommit(event, record);
+    } finally {
+      bump(this.#unsettledOn, event.hostQueue, -1);
+    }
+  }
+
+  async #uploadAndCommit(event: StagedCheckpointEvent, record: Promise<Recorded>): Promise<void> {
     const { checkpointId, uri } = await record;
-    await condition(() => this.#uploading < maxParallelUploads);
-    this.#uploading += 1;
-    this.#progress.checkpoints.uploading = this.#uploading;
+    const hostQueue = event.hostQueue;
+    await condition(() => (this.#uploadingOn.get(hostQueue) ?? 0) < maxParallelUploads || this.#lost.has(hostQueue));
+    const lost = this.#lost.get(hostQueue);
+    if (lost) {
+      await this.#fail(checkpointId, event.step, lost);
+      return;
+    }
+    this.#setUploading(hostQueue, 1);
+    const call = new CancellationScope();
+    const calls = this.#uploadsOn.get(hostQueue) ?? new Set();
+    this.#uploadsOn.set(hostQueue, calls.add(call));
     const host = proxyActivities<KeelActivities>({
-      taskQueue: event.hostQueue,
+      taskQueue: hostQueue,
       // If the host that holds the files is gone, nobody else can upload them.
       scheduleToStartTimeout: '10 minutes',
       startToCloseTimeout: '6 hours',
@@ -518,13 +575,13 @@ class CheckpointPipeline {
       retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
     });
     try {
-      await host.uploadCheckpoint({ checkpointId, storageUri: this.storageUri, uri, staged: event });
+      await call.run(() => host.uploadCheckpoint({ checkpointId, storageUri: this.storageUri, uri, staged: event }));
     } catch (err) {
-      await this.#fail(checkpointId, event.step, `upload failed: ${failureMessage(err)}`);
+      await this.#fail(checkpointId, event.step, this.#lost.get(hostQueue) ?? `upload failed: ${failureMessage(err)}`);
       return;
     } finally {
-      this.#uploading -= 1;
-      this.#progress.checkpoints.uploading = this.#uploading;
+      calls.delete(call);
+      this.#setUploading(hostQueue, -1);
     }
     // Commits run one at a time: each applies retention to the set the previous one left, so two
     // never collect the same checkpoint or disagree about the best.
@@ -557,14 +614,25 @@ class CheckpointPipeline {
   }
 
   async #skip(held: { event: StagedCheckpointEvent; record: Promise<Recorded> }, reason: string): Promise<void> {
-    const { checkpointId } = await held.record;
-    await this.#fail(checkpointId, held.event.step, reason);
-    const host = proxyActivities<KeelActivities>({
-      taskQueue: held.event.hostQueue,
-      scheduleToStartTimeout: '10 minutes',
-      startToCloseTimeout: '1 minute',
-    });
-    await host.discardStaged({ dir: held.event.dir }).catch(() => {}); // the host may be gone; its disk with it
+    const hostQueue = held.event.hostQueue;
+    try {
+      const { checkpointId } = await held.record;
+      await this.#fail(checkpointId, held.event.step, reason);
+      if (this.#lost.has(hostQueue)) return; // its disk went with it
+      const host = proxyActivities<KeelActivities>({
+        taskQueue: hostQueue,
+        scheduleToStartTimeout: '10 minutes',
+        startToCloseTimeout: '1 minute',
+      });
+      await host.discardStaged({ dir: held.event.dir }).catch(() => {}); // the host may be gone; its disk with it
+    } finally {
+      bump(this.#unsettledOn, hostQueue, -1);
+    }
+  }
+
+  #setUploading(hostQueue: string, change: 1 | -1): void {
+    bump(this.#uploadingOn, hostQueue, change);
+    this.#progress.checkpoints.uploading += change;
   }
 
   #skipHeld(reason: string): void {
@@ -601,6 +669,35 @@ class CheckpointPipeline {
 }
 
 type Recorded = { checkpointId: number; uri: string };
+
+function bump(counts: Map<string, number>, key: string, change: number): void {
+  counts.set(key, (counts.get(key) ?? 0) + change);
+}
+
+/**
+ * Leaves a quick task (describeWorker) on `taskQueue` for `within` seconds. 'answered': a worker
+ * ran it; 'untaken': no worker took it; 'silent': one took it and never answered (a worker cut
+ * off after its poll reached the server: the server still hands tasks to that poll).
+ */
+async function probeQueue(taskQueue: string, within: number): Promise<'answered' | 'untaken' | 'silent'> {
+  const probe = proxyActivities<KeelActivities>({
+    taskQueue,
+    scheduleToStartTimeout: `${within} seconds`,
+    startToCloseTimeout: '10 seconds',
+    retry: { maximumAttempts: 1 },
+  });
+  try {
+    await probe.describeWorker();
+    return 'answered';
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return timeoutOf(err)?.timeoutType === TimeoutType.SCHEDULE_TO_START ? 'untaken' : 'silent';
+  }
+}
+
+function timeoutOf(err: unknown): TimeoutFailure | undefined {
+  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
+}
 
 function trainerSpec(spec: JobSpec) {
   return {

@@ -221,6 +221,7 @@ export function createJobActivities(deps: ActivityDeps) {
         counts.pendingUploads.delete(input.staged.dir);
         return { sha256: done.sha256 };
       }
+      if (done?.status === 'failed') throw await abandonUpload(done, input);
       const storage = storages.get(input.storageUri);
       const files = [];
       counts.uploadsInFlight.inc();
@@ -250,6 +251,10 @@ export function createJobActivities(deps: ActivityDeps) {
         return { sha256 };
       } catch (err) {
         counts.uploadsFailed.inc();
+        // The job gave up on the checkpoint while this ran (it took this host for lost, and a
+        // cancelled upload's put or a refused 'uploaded' ends here): what it wrote goes too.
+        const row = await getCheckpoint(deps.db, input.checkpointId).catch(() => undefined);
+        if (row?.status === 'failed') throw await abandonUpload(row, input);
         throw err;
       } finally {
         counts.uploadsInFlight.dec();
@@ -360,6 +365,19 @@ export function createJobActivities(deps: ActivityDeps) {
   }
 
   /** Deletes a failed checkpoint's objects, if storage answers; what is left is logged. */
+  /** An upload whose checkpoint the job marked failed: its staged files and objects are removed,
+   *  and the upload ends for good, naming why. */
+  async function abandonUpload(row: Checkpoint, input: UploadCheckpointInput): Promise<ApplicationFailure> {
+    await fs.rm(input.staged.dir, { recursive: true, force: true });
+    counts.pendingUploads.delete(input.staged.dir);
+    await deleteObjects(row, input.storageUri);
+    return ApplicationFailure.nonRetryable(
+      `the checkpoint at step ${row.step} was marked failed before its upload ended (${row.failureReason}); ` +
+        'its staged files and uploaded objects were removed',
+      'CheckpointAbandoned',
+    );
+  }
+
   async function deleteObjects(row: Checkpoint, storageUri: string): Promise<void> {
     try {
       const storage = storages.get(storageUri);

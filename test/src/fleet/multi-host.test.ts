@@ -18,14 +18,12 @@
 // acked for the next checkpoint (staging is local) whose upload cannot finish; then the link goes
 // down.
 //
-// What keel does not do yet (issue #9) is marked `test.fails`: an acked checkpoint the lost host
-// never uploaded should be marked failed, with that reason, so that its job, and the study, finish.
-// Today (measured with the partition left in place): its row stays `pending` and its job, its
-// training done on another host, waits in CheckpointPipeline.finish() on `uploadCheckpoint`, whose
-// attempt on the lost host timed out by heartbeat (30 s) and whose retry waits on the lost host's
-// queue `keel-host-<id>` for its 10-minute schedule-to-start timeout (workflows/src/training-job.ts);
-// then the row is marked failed with "upload failed: activity ScheduleToStart timeout", and the
-// study completes about 11 minutes after the cut.
+// The acked checkpoints the lost host never uploaded are marked failed, naming the host, so that
+// their jobs, and the study, finish: once a job's training is done elsewhere, it asks the lost
+// host's queue (keel-host-<id>) whether a worker is there (CheckpointPipeline in
+// workflows/src/training-job.ts); none answers, so the uploads waiting there are cancelled. Before,
+// each waited out the upload's 10-minute schedule-to-start timeout, and the study completed about
+// 11 minutes after the cut.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -94,6 +92,8 @@ let preemptedJobs: string[] = [];
 /** Checkpoints of the cut-off host it never uploaded: those acked after its storage went silent,
  *  then (from the third test on) every row of its attempts left pending. */
 let stranded: { jobId: string; attempt: number; step: number }[] = [];
+/** When the cut-off host's link went down (ms since the epoch). */
+let cutAt = 0;
 
 const logOf = (jobId: string) => path.join(logDir, `${encodeURIComponent(jobId)}.log`);
 const readLog = (jobId: string): TrainerEvent[] => (fs.existsSync(logOf(jobId)) ? readTrainerLog(logOf(jobId)) : []);
@@ -116,6 +116,8 @@ function attemptsOf(jobId: string) {
       host: start?.host as string | undefined,
       pid: start?.pid as number,
       resumeStep: start?.resumeStep ?? null,
+      startedAt: start?.at as number,
+      doneAt: events.find((e) => e.done)?.at,
       restored: start?.restored as boolean | null | undefined,
       acked: events.filter((e) => e.checkpoint !== undefined && e.reply?.type === 'ack'),
       ended: events.some((e) => e.done || e.stopped),
@@ -246,7 +248,7 @@ describe.skipIf(unavailable)(
     });
 
     afterAll(async () => {
-      // The jobs held up by the lost host would wait 10 minutes: end them with the study.
+      // A test that failed may leave jobs running: end them with the study.
       for (const id of [studyId, ...trialJobs].filter(Boolean))
         await keel?.temporal.workflow
           .getHandle(id)
@@ -342,6 +344,7 @@ describe.skipIf(unavailable)(
         { timeout: 20_000, interval: 20 },
       );
       cut.net.cut();
+      cutAt = Date.now();
 
       // The host to preempt: another one training an attempt (a new trial, or one resumed from
       // the cut-off host) that was acked for a checkpoint of its own.
@@ -371,9 +374,20 @@ describe.skipIf(unavailable)(
         const rows = await rowsOf(jobId);
         for (const a of attempts.filter((a) => a.attempt > 1)) {
           // Every attempt after the first resumed from a committed checkpoint of an earlier one,
-          // whose bytes the trainer checked. (Attempt numbers may skip: a task Temporal handed to
-          // the cut-off host's last polls never reached it, and timed out.)
-          expect(a.resumeStep, `${jobId} attempt ${a.attempt} resumed from a checkpoint`).toBeGreaterThan(0);
+          // whose bytes the trainer checked; or from scratch, when none was committed as it
+          // started (the trial's first attempt was on the cut-off host, its uploads stalled).
+          // (Attempt numbers may skip: a task Temporal handed to the cut-off host's last polls
+          // never reached it, and timed out.)
+          const story = () =>
+            `${JSON.stringify(attempts.map(({ acked, ...rest }) => ({ ...rest, acked: acked.map((e) => e.checkpoint) })))}; ` +
+            `rows ${rows.map((r) => `${r.uri.split('/').slice(-2).join('/')}:${r.status}`).join(' ')}`;
+          if (a.resumeStep === null) {
+            const committedBefore = rows.filter(
+              (r) => attemptOfRow(r) < a.attempt && r.committedAt && r.committedAt.getTime() < a.startedAt,
+            );
+            expect(committedBefore, `${jobId} attempt ${a.attempt} started from scratch: ${story()}`).toEqual([]);
+            continue;
+          }
           expect(a.restored, `${jobId} attempt ${a.attempt}: the restored bytes`).toBe(true);
           const from = rows.filter((r) => r.step === a.resumeStep && attemptOfRow(r) < a.attempt);
           expect(from.map((r) => r.status)).toContain('committed');
@@ -412,63 +426,39 @@ describe.skipIf(unavailable)(
       }
     }, 240_000);
 
-    test('every trial not held up by the lost host completes, and every acked checkpoint is on record', async () => {
-      // A job is held up when its training is over and all it waits for is the upload of a
-      // checkpoint that only the cut-off host holds (see the next test).
+    test('every trial completes, and every acked checkpoint is on record: committed, collected, or failed with its reason', async () => {
       const db = await keel.database();
-      const onCutHost = (jobId: string, attempt: number) =>
-        attemptsOf(jobId).find((a) => a.attempt === attempt)?.host === cut.id;
-      const heldUp = async (jobId: string) => {
-        const rows = await rowsOf(jobId);
-        const waiting = rows.filter((r) => !['committed', 'gc', 'failed'].includes(r.status));
-        const lastAttempt = attemptsOf(jobId).at(-1);
-        return (
-          waiting.length > 0 &&
-          waiting.every((r) => r.status === 'pending' && onCutHost(jobId, attemptOfRow(r))) &&
-          lastAttempt?.done === true &&
-          lastAttempt.host !== cut.id
-        );
-      };
       await explainedWait(
         (async () => {
           for (;;) {
             const trials = await listTrials(db, studyId);
-            const open = [];
-            for (const t of trials) if (t.state !== 'completed' && !(await heldUp(t.jobId as string))) open.push(t);
-            if (trials.length === nTrials && open.length === 0) return;
+            const done = trials.length === nTrials && trials.every((t) => t.state === 'completed');
+            if (done && (await getStudy(db, studyId))?.status === 'completed') return;
             await new Promise((resolve) => setTimeout(resolve, 500));
           }
         })(),
         120_000,
       );
-      // What the held-up jobs wait for: every checkpoint of the cut-off host never uploaded.
-      stranded = [];
+      console.log(`the study completed ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut`);
       for (const jobId of trialJobs) {
-        for (const row of await rowsOf(jobId)) {
-          if (row.status === 'pending') stranded.push({ jobId, attempt: attemptOfRow(row), step: row.step });
-        }
-      }
-      for (const t of (await listTrials(db, studyId)).map((t) => ({ ...t, jobId: t.jobId as string }))) {
-        if (t.state === 'completed') {
-          expect(await keel.jobResult(t.jobId), t.jobId).toMatchObject({ status: 'completed', step: steps });
-        }
-        const log = readLog(t.jobId);
-        const rows = await rowsOf(t.jobId);
+        expect(await keel.jobResult(jobId), jobId).toMatchObject({ status: 'completed', step: steps });
+        const log = readLog(jobId);
+        const rows = await rowsOf(jobId);
         const acked = log.filter((e) => e.checkpoint !== undefined && e.reply?.type === 'ack');
-        // Every checkpoint a trainer was acked for has a row: committed, failed with its reason,
-        // or (only on the lost host) still waiting for its upload. None is missing.
+        // Every checkpoint a trainer was acked for has a row, and none is left waiting.
         for (const ack of acked) {
           const row = rowOf(rows, ack.attempt, ack.checkpoint as number);
-          expect(row, `${t.jobId}: acked step ${ack.checkpoint} of attempt ${ack.attempt} has no row`).toBeDefined();
+          expect(row, `${jobId}: acked step ${ack.checkpoint} of attempt ${ack.attempt} has no row`).toBeDefined();
+          expect(['committed', 'gc', 'failed']).toContain(row?.status);
           if (row?.status === 'failed') expect(row.failureReason).toBeTruthy();
-          if (!onCutHost(t.jobId, ack.attempt)) expect(['committed', 'gc', 'failed']).toContain(row?.status);
         }
         for (const row of rows) {
-          const attempt = attemptOfRow(row);
+          expect(row.status, row.uri).not.toBe('pending');
           // A row without an ack can only come from the cut-off host (its link went down
           // between the job hearing of the checkpoint and the trainer's ack).
           if (!acked.some((e) => rowOf([row], e.attempt, e.checkpoint as number))) {
-            expect(onCutHost(t.jobId, attempt), `${row.uri}: a row nobody was acked for`).toBe(true);
+            const attempt = attemptsOf(jobId).find((a) => a.attempt === attemptOfRow(row));
+            expect(attempt?.host, `${row.uri}: a row nobody was acked for`).toBe(cut.id);
           }
         }
         // Committed objects are in the bucket with the row's digest, which is the trainer's.
@@ -483,8 +473,8 @@ describe.skipIf(unavailable)(
         }
         // Nothing staged is left on the hosts that are up but what a failed row holds.
         for (const h of [preempted, survivor]) {
-          for (const a of attemptsOf(t.jobId).filter((a) => a.host === h.id)) {
-            const staged = path.join(h.home, 'work', encodeURIComponent(t.jobId), `attempt-${a.attempt}`, 'staged');
+          for (const a of attemptsOf(jobId).filter((a) => a.host === h.id)) {
+            const staged = path.join(h.home, 'work', encodeURIComponent(jobId), `attempt-${a.attempt}`, 'staged');
             for (const entry of fs.existsSync(staged) ? fs.readdirSync(staged) : []) {
               const step = Number(entry.replace('step-', ''));
               expect(rowOf(rows, a.attempt, step)?.status, `${staged}/${entry}`).toBe('failed');
@@ -494,22 +484,41 @@ describe.skipIf(unavailable)(
       }
     }, 150_000);
 
-    test.fails('intended (#9): what the lost host was acked for and never uploaded is marked failed with that reason, and the study completes ' +
-      "(today the rows stay 'pending' ~10.5 min, until uploadCheckpoint's 10-min schedule-to-start on the lost host's queue)", async () => {
-      await vi.waitFor(
-        async () => {
-          for (const s of stranded) {
-            const row = rowOf(await rowsOf(s.jobId), s.attempt, s.step);
-            expect(row?.status, `${s.jobId} attempt ${s.attempt} step ${s.step}`).toBe('failed');
-            // The reason names the host that was lost, or says it was lost.
-            expect(row?.failureReason).toMatch(new RegExp(`keel-host-${cut.id}|lost`));
-          }
-          const db = await keel.database();
-          expect((await getStudy(db, studyId))?.status).toBe('completed');
-          expect((await listTrials(db, studyId)).map((t) => t.state)).toEqual(Array(nTrials).fill('completed'));
-        },
-        { timeout: 20_000, interval: 500 },
+    test('what the lost host was acked for and never uploaded is marked failed, naming the host, and none of it is in the bucket', async () => {
+      const lostReason = new RegExp(
+        `^host keel-host-${cut.id} was lost before uploading it \\(attempt \\d+ stopped heartbeating`,
       );
+      expect(stranded.length).toBeGreaterThan(0);
+      for (const s of stranded) {
+        const row = rowOf(await rowsOf(s.jobId), s.attempt, s.step);
+        expect(row?.status, `${s.jobId} attempt ${s.attempt} step ${s.step}`).toBe('failed');
+        expect(row?.failureReason).toMatch(lostReason);
+      }
+      console.log(
+        `a stranded checkpoint's reason: ${(await rowsOf(stranded[0]?.jobId as string)).find((r) => r.status === 'failed')?.failureReason}`,
+      );
+      for (const jobId of cutJobs) {
+        const onCut = attemptsOf(jobId)
+          .filter((a) => a.host === cut.id)
+          .map((a) => a.attempt);
+        const failed = (await rowsOf(jobId)).filter((r) => onCut.includes(attemptOfRow(r)) && r.status === 'failed');
+        // Each of the lost host's checkpoints was uploaded before the cut, or failed for that reason.
+        for (const row of failed) {
+          expect(row.failureReason, row.uri).toMatch(lostReason);
+          const storage = openStorage(row.uri);
+          for (const file of row.files)
+            expect(await storage.head(file.path), `${row.uri}/${file.path}`).toBeUndefined();
+          await storage.close();
+        }
+        // What it cost: the job waited this long after its training ended elsewhere.
+        const closed = (await keel.temporal.workflow.getHandle(jobId).describe()).closeTime?.getTime() ?? 0;
+        const trained = attemptsOf(jobId).at(-1)?.doneAt ?? 0;
+        console.log(`${jobId} ended ${((closed - trained) / 1000).toFixed(1)} s after its training did`);
+        // The job's progress tells the same.
+        const progress = await keel.jobProgress(jobId);
+        const told = progress.failedCheckpoints.filter((f) => lostReason.test(f.reason)).map((f) => f.step);
+        expect(told.sort((a, b) => a - b)).toEqual(failed.map((r) => r.step).sort((a, b) => a - b));
+      }
     }, 60_000);
 
     test('no process is left: the survivor stops cleanly, and the lost host, once reclaimed, leaves no trainer behind', async () => {

@@ -32,7 +32,7 @@ export interface TrainerEvent {
   path?: string;
   files?: Record<string, string>;
   reply?: { type: string; step?: number; code?: string; error?: string };
-  /** When keel answered (ms since the epoch). */
+  /** When it was logged (ms since the epoch): for a checkpoint, when keel answered. */
   at?: number;
   /** What keel's staging folder held right after the reply (disk faults). */
   stagedAfter?: string[];

@@ -1,8 +1,11 @@
-// uploadCheckpoint retried after its worker died. The soak (test/src/faults/soak.test.ts) found a
-// study stuck forever: a worker killed after marking the row uploaded and freeing the staged files,
-// before Temporal heard, left every retry failing with ENOENT. The real activity runs here against a
-// real SQLite database and folder storage, inside Temporal's MockActivityEnvironment (the activity
-// context: heartbeats, cancellation), calling it the way Temporal's retries would.
+// uploadCheckpoint retried after its worker died, or run after the job gave up on its checkpoint.
+// The soak (test/src/faults/soak.test.ts) found a study stuck forever: a worker killed after marking
+// the row uploaded and freeing the staged files, before Temporal heard, left every retry failing
+// with ENOENT. And a host the job took for lost (training.job's CheckpointPipeline) may come back
+// and run, or finish, an upload whose checkpoint was marked failed meanwhile. The real activity runs
+// here against a real SQLite database and folder storage, inside Temporal's
+// MockActivityEnvironment (the activity context: heartbeats, cancellation), calling it the way
+// Temporal would.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { createActivities, StorageCache } from '@keel/activities';
 import type { StagedCheckpointEvent } from '@keel/activities/contract';
 import { GpuSlots } from '@keel/activities/trainer';
-import { createJob, getCheckpoint, type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
+import { createJob, getCheckpoint, type KeelDatabase, markCheckpoint, migrateDatabase, openDatabase } from '@keel/db';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
@@ -41,8 +44,20 @@ afterAll(async () => {
 });
 
 /** Runs an activity as Temporal would, once. */
-const runActivity = <A, R>(fn: (input: A) => Promise<R>, input: A) =>
-  new MockActivityEnvironment().run(fn, input) as Promise<R>;
+const runActivity = <A, R>(fn: (input: A) => Promise<R>, input: A, env = new MockActivityEnvironment()) =>
+  env.run(fn, input) as Promise<R>;
+const failureOf = (run: Promise<unknown>) =>
+  run.then(
+    () => new Error('it succeeded'),
+    (e: Error) => e,
+  );
+/** The files under the checkpoint's folder in the bucket. */
+const objectsAt = (uri: string) => {
+  const dir = new URL(uri);
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+};
+const lost =
+  'host keel-host-test was lost before uploading it (attempt 1 stopped heartbeating; no worker polls its queue)';
 
 /** A staged checkpoint of one file, recorded as pending, as the workflow hands it to the upload. */
 async function staged(step: number) {
@@ -82,11 +97,37 @@ test('a retry after the worker died past marking the row returns what the row sa
 test('staged files gone before their upload fail it for good, by name, so the checkpoint can be marked failed', async () => {
   const { input } = await staged(4);
   fs.rmSync(input.staged.dir, { recursive: true });
-  const failure = await runActivity(activities.uploadCheckpoint, input).then(
-    () => new Error('it succeeded'),
-    (e: Error) => e,
-  );
+  const failure = await failureOf(runActivity(activities.uploadCheckpoint, input));
   expect(failure).toMatchObject({ type: 'StagedCheckpointMissing', nonRetryable: true });
   expect(failure.message).toContain('staged file model.pt of the checkpoint at step 4 is gone');
   expect((await getCheckpoint(db, input.checkpointId))?.status).toBe('pending');
+});
+
+test('an upload whose checkpoint was marked failed before it ran (its host taken for lost) uploads nothing and frees the staged files', async () => {
+  const { input } = await staged(6);
+  await markCheckpoint(db, input.checkpointId, 'failed', { reason: lost });
+  const failure = await failureOf(runActivity(activities.uploadCheckpoint, input));
+  expect(failure).toMatchObject({ type: 'CheckpointAbandoned', nonRetryable: true });
+  expect(failure.message).toContain(`the checkpoint at step 6 was marked failed before its upload ended (${lost})`);
+  expect(fs.existsSync(input.staged.dir)).toBe(false);
+  expect(objectsAt(input.uri)).toEqual([]);
+  expect(await getCheckpoint(db, input.checkpointId)).toMatchObject({ status: 'failed', failureReason: lost });
+});
+
+test('an upload whose checkpoint is marked failed while it runs removes what it wrote and its staged files; the row stays failed', async () => {
+  const { input } = await staged(8);
+  const env = new MockActivityEnvironment();
+  let marked: Promise<unknown> | undefined;
+  // The job gives up on the checkpoint while the bytes go out (the first progress heartbeat):
+  // SQLite writes are queued in order, so this lands before the upload's own 'uploaded'.
+  env.on('heartbeat', () => {
+    marked ??= markCheckpoint(db, input.checkpointId, 'failed', { reason: lost });
+  });
+  const failure = await failureOf(runActivity(activities.uploadCheckpoint, input, env));
+  expect(marked).toBeDefined();
+  await marked;
+  expect(failure).toMatchObject({ type: 'CheckpointAbandoned', nonRetryable: true });
+  expect(fs.existsSync(input.staged.dir)).toBe(false);
+  expect(objectsAt(input.uri)).toEqual([]);
+  expect(await getCheckpoint(db, input.checkpointId)).toMatchObject({ status: 'failed', failureReason: lost });
 });
