@@ -10,22 +10,24 @@ import { openStorage } from '@keel/storage';
 import { keelSearchAttributes } from '@keel/workflows/search-attributes';
 import { Connection } from '@temporalio/client';
 import type { WorkerConfig } from './config.ts';
-import { describeGpus, describeHost } from './host.ts';
+import { describeGpus, describeHost, describeSlots } from './host.ts';
 
 export interface CheckResult {
-  name: 'temporal' | 'database' | 'storage' | 'work dir' | 'gpus';
+  name: 'temporal' | 'database' | 'storage' | 'work dir' | 'gpus' | 'slots';
   ok: boolean;
   detail: string;
 }
 
 /** Runs every check (each on its own: one failure does not hide the others). */
 export async function checkWorker(config: WorkerConfig, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult[]> {
+  const host = describeHost(config, env);
   const checks: [CheckResult['name'], () => Promise<string>][] = [
     ['temporal', () => checkTemporal(config)],
     ['database', () => checkDatabase(config.databaseUrl)],
     ['storage', () => checkStorage(config.storageUri)],
     ['work dir', () => checkWorkDir(config.workDir)],
-    ['gpus', async () => describeGpus(describeHost(config, env))],
+    ['gpus', async () => describeGpus(host)],
+    ['slots', async () => describeSlots(host)],
   ];
   return Promise.all(
     checks.map(async ([name, run]) => {

@@ -29,6 +29,9 @@ export interface WorkerConfig {
   gpuTaskQueue: string;
   /** This host's GPU class (KEEL_GPU_CLASS), shown by `keel worker --check`, /healthz and the metrics. */
   gpuClass?: string;
+  /** How many trainer launches this host takes at once (KEEL_TRAINER_SLOTS); unset: one per GPU,
+   *  and no limit on a CPU-only host. */
+  trainerSlots?: number;
   /** This host's own queue, `keel-host-<KEEL_HOST_ID or hostname>`: uploads of what it staged. */
   hostTaskQueue: string;
   /** Attempts' folders (checkpoints, staged files, logs): KEEL_WORK_DIR, else <KEEL_HOME>/work. */
@@ -62,6 +65,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     ...hostSettings(env),
     ...metricsSettings(env),
     ...drainSettings(env),
+    ...trainerSlotSettings(env),
     ...(env.KEEL_PREEMPTION_NOTICE
       ? {
           preemptionNotice: {
@@ -94,6 +98,16 @@ function gpuClassSetting(env: Env): string | undefined {
   if (!value) return undefined;
   if (!gpuClassPattern.test(value)) throw new Error(`KEEL_GPU_CLASS: '${value}': ${gpuClassHint}`);
   return value;
+}
+
+/** KEEL_TRAINER_SLOTS: how many trainer launches this host takes at once. */
+function trainerSlotSettings(env: Env): { trainerSlots?: number } {
+  const value = env.KEEL_TRAINER_SLOTS?.trim();
+  if (!value) return {};
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new Error(`KEEL_TRAINER_SLOTS: '${value}' is not a whole number of trainers, 1 or more (unset: one per GPU)`);
+  }
+  return { trainerSlots: Number(value) };
 }
 
 /** KEEL_DRAIN_SECONDS: how long a stopping worker keeps uploading what its host staged. */

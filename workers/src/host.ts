@@ -18,10 +18,16 @@ export interface HostInventory {
   models: string[];
   /** The class the models suggest (`h100` for "NVIDIA H100 80GB HBM3"), to name in KEEL_GPU_CLASS. */
   suggestedClass: string | null;
+  /** How many trainer launches the host takes from its queue at once (KEEL_TRAINER_SLOTS, else one
+   *  per GPU): a busy host leaves the next job to a host with a free GPU instead of holding it
+   *  while it waits. Null: no limit (a CPU-only host without KEEL_TRAINER_SLOTS). */
+  trainerSlots: number | null;
+  /** Whether KEEL_TRAINER_SLOTS set trainerSlots. */
+  trainerSlotsConfigured: boolean;
 }
 
 export function describeHost(
-  config: { hostId?: string; hostTaskQueue: string; gpuClass?: string; gpuTaskQueue: string },
+  config: { hostId?: string; hostTaskQueue: string; gpuClass?: string; gpuTaskQueue: string; trainerSlots?: number },
   env: NodeJS.ProcessEnv = process.env,
   gpus: GpuDevice[] = detectGpus(env),
 ): HostInventory {
@@ -36,6 +42,8 @@ export function describeHost(
     gpuSource: configured ? 'KEEL_GPUS' : gpus.length > 0 ? 'nvidia-smi' : 'none',
     models,
     suggestedClass: suggested ?? null,
+    trainerSlots: config.trainerSlots ?? (gpus.length > 0 ? gpus.length : null),
+    trainerSlotsConfigured: config.trainerSlots !== undefined,
   };
 }
 
@@ -57,11 +65,18 @@ export function gpuClassOfModel(model: string): string | undefined {
   return gpuClassPattern.test(name) ? name : undefined;
 }
 
+/** One line for people: how many trainers the host runs at once, and why. */
+export function describeSlots(host: HostInventory): string {
+  if (host.trainerSlots === null) return 'no limit (a CPU-only host; KEEL_TRAINER_SLOTS=N sets one)';
+  const why = host.trainerSlotsConfigured ? 'KEEL_TRAINER_SLOTS' : 'one per GPU';
+  return `${host.trainerSlots} trainer(s) at once (${why}); more jobs wait in the queue for any host with a free slot`;
+}
+
 /** One line for people: the GPUs and what the class means for which jobs this host takes. */
 export function describeGpus(host: HostInventory): string {
   const list =
     host.gpus.length === 0
-      ? 'none: a CPU-only host (jobs with gpus > 0 wait for another host)'
+      ? 'none: a CPU-only host (jobs asking for GPUs fail here; beside GPU hosts, give it a class of its own, e.g. KEEL_GPU_CLASS=cpu)'
       : `${host.gpus.length}: ${host.gpus.map((g) => `${g.id} (${g.name})`).join(', ')}`;
   if (host.gpuClass) {
     return `${list}; GPU class ${host.gpuClass}: takes jobs with gpuClass '${host.gpuClass}' from task queue ${host.gpuTaskQueue}`;

@@ -40,7 +40,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       `on ${config.temporal.connectionOptions.address} (namespace ${config.temporal.namespace}), ` +
       `database ${keel.db.location} (${keel.db.dialect}), host ${keel.host.hostId}, ` +
       `${keel.host.gpus.length} GPU(s)${keel.host.models.length > 0 ? ` (${keel.host.models.join(', ')})` : ''}, ` +
-      `GPU class ${keel.host.gpuClass ?? '(none)'}`,
+      `GPU class ${keel.host.gpuClass ?? '(none)'}, trainer slots ${keel.host.trainerSlots ?? 'no limit'}`,
   );
   try {
     await keel.run();

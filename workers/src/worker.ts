@@ -87,7 +87,13 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
         // SDK's 10 s would add 10 s to every resume after a dead worker.
         stickyQueueScheduleToStartTimeout: '3 seconds',
       }),
-      await Worker.create({ ...common, taskQueue: config.gpuTaskQueue }),
+      await Worker.create({
+        ...common,
+        taskQueue: config.gpuTaskQueue,
+        // A host takes only the launches it can run now; the rest stay queued for any host
+        // with a free slot, instead of waiting here for a GPU while another host idles.
+        ...(host.trainerSlots !== null ? { maxConcurrentActivityTaskExecutions: host.trainerSlots } : {}),
+      }),
       await Worker.create({ ...common, taskQueue: config.hostTaskQueue }),
     ];
     const opened = connection;

@@ -64,6 +64,9 @@ describe('keel worker --check', () => {
     expect(line(stdout, 'storage')).toContain('s3://keel-check/ckpt: write, read (sha256 checked) and delete work');
     expect(line(stdout, 'work dir')).toContain('writable');
     expect(line(stdout, 'gpus')).toContain('2: 0 (configured by KEEL_GPUS), 1');
+    expect(line(stdout, 'slots')).toBe(
+      'ok    slots     2 trainer(s) at once (one per GPU); more jobs wait in the queue for any host with a free slot',
+    );
     const password = new URL(postgres.url).password;
     if (password) expect(stdout).not.toContain(password);
     const left = await s3.send(new ListObjectsV2Command({ Bucket: 'keel-check' }));
@@ -81,8 +84,17 @@ describe('keel worker --check', () => {
     expect(line(stdout, 'temporal')).toMatch(/^FAIL {2}temporal +cannot reach 127\.0\.0\.1:1: .*\(TEMPORAL_ADDRESS/);
     expect(line(stdout, 'storage')).toMatch(/^FAIL {2}storage .*no-such-bucket-for-keel/);
     expect(line(stdout, 'database')).toMatch(/^ok /);
-    expect(line(stdout, 'gpus')).toContain('none: a CPU-only host');
+    expect(line(stdout, 'gpus')).toContain('none: a CPU-only host (jobs asking for GPUs fail here');
+    expect(line(stdout, 'slots')).toContain('no limit (a CPU-only host; KEEL_TRAINER_SLOTS=N sets one)');
     expect(stderr).toContain('keel: worker check failed: temporal, storage');
+  });
+
+  test('KEEL_TRAINER_SLOTS sets the slots; a bad value is refused, naming the variable', async () => {
+    const set = await check({ KEEL_TRAINER_SLOTS: '3' });
+    expect(line(set.stdout, 'slots')).toContain('3 trainer(s) at once (KEEL_TRAINER_SLOTS)');
+    const bad = await check({ KEEL_TRAINER_SLOTS: 'two' });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("KEEL_TRAINER_SLOTS: 'two' is not a whole number of trainers, 1 or more");
   });
 
   test('an unreachable database is named with DATABASE_URL', async () => {

@@ -509,7 +509,8 @@ describe('docs/fleet.md', () => {
     // A CPU host first (no GPU class): it runs the workflows, and takes no A100 job.
     const cpu = await startPod('cpu-1', 'cpu');
     expect(cpu.log()).toContain(
-      'ok    gpus      none: a CPU-only host (jobs with gpus > 0 wait for another host); no GPU class: takes jobs without gpuClass from task queue keel-gpu',
+      'ok    gpus      none: a CPU-only host (jobs asking for GPUs fail here; beside GPU hosts, give it a class of its own, e.g. KEEL_GPU_CLASS=cpu); ' +
+        'no GPU class: takes jobs without gpuClass from task queue keel-gpu',
     );
     expect(cpu.log()).toContain("keel worker: serving task queues 'keel', 'keel-gpu', 'keel-host-cpu-1'");
 
