@@ -6,6 +6,7 @@ import { detectGpus, GpuSlots, removeInterruptedStaging } from '@keel/activities
 import { type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerConfig } from './config.ts';
+import { heartbeatWhileRunning } from './heartbeat-while-running.ts';
 import { describeHost, type HostInventory } from './host.ts';
 import { addProcessMetrics, createKeelMetrics, type KeelMetrics } from './metrics.ts';
 import { type Health, type MetricsServer, startMetricsServer } from './metrics-server.ts';
@@ -86,6 +87,7 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
         // was killed (a lost pod), the task waits this long before any worker may take it: the
         // SDK's 10 s would add 10 s to every resume after a dead worker.
         stickyQueueScheduleToStartTimeout: '3 seconds',
+        interceptors: { activity: [heartbeatWhileRunning] },
       }),
       await Worker.create({
         ...common,

@@ -94,9 +94,12 @@ const maxRecheckSeconds = 30 * 60;
 
 // Records, commits and retention: quick, retried until the database answers. Short, because one
 // that was running on a worker that died is only retried once this has passed, and a commit
-// stuck there would make a resume start from the checkpoint before it.
+// stuck there would make a resume start from the checkpoint before it. The main queue's worker
+// heartbeats for them (workers/src/heartbeat-while-running.ts): a task handed to a worker that
+// went silent is retried after 10 s.
 const control = proxyActivities<KeelActivities>({
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 
