@@ -8,6 +8,7 @@ import { createStudyActivities } from './studies/study-activities.ts';
 
 export type { TaskQueuePollers, WorkerDescription } from './describe-worker.ts';
 export { type ActivityDeps, StorageCache } from './jobs/deps.ts';
+export { removeSettledStaging } from './jobs/settled-staging.ts';
 export type { TrialEndInput, TrialStartInput } from './studies/study-activities.ts';
 export type { RunningTrainer } from './trainer/launch.ts';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { type ActivityDeps, createActivities, StorageCache } from '@keel/activities';
+import { type ActivityDeps, createActivities, removeSettledStaging, StorageCache } from '@keel/activities';
 import { detectGpus, GpuSlots, removeInterruptedStaging } from '@keel/activities/trainer';
 import { type KeelDatabase, migrateDatabase, openDatabase } from '@keel/db';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -36,6 +36,9 @@ export interface KeelWorker {
   /** Closes the Temporal connection, storage clients and the database, once the workers stopped. */
   close(): Promise<void>;
 }
+
+/** How often a worker removes the staged copies of settled checkpoints (removeSettledStaging). */
+const sweepStagingMs = 10_000;
 
 /** How long a stopping worker lets trainers save and uploads finish before cancelling them. */
 const shutdownGraceTime = 120_000; // ms
@@ -99,6 +102,7 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
       await Worker.create({ ...common, taskQueue: config.hostTaskQueue }),
     ];
     const opened = connection;
+    const sweeper = sweepSettledStaging(db, config.workDir, metrics.job.pendingUploads);
     let shuttingDown = false;
     const health = () => workerHealth(opened, workers, shuttingDown, deps, host);
     if (config.metrics) {
@@ -134,6 +138,7 @@ export async function createKeelWorker(config: WorkerConfig): Promise<KeelWorker
         });
       },
       close: async () => {
+        clearInterval(sweeper);
         await metricsServer?.close();
         await Promise.all([opened.close(), storages.close()]);
         await db.close();
@@ -236,6 +241,28 @@ export function configureRuntime({
 }
 
 /** removeInterruptedStaging for every job folder under the host's work dir. */
+/**
+ * Every few seconds, removes the staged copies on this host whose checkpoints are settled. Above
+ * all those of a job that took this host for lost while it was away (a restart slower than the
+ * job's look for it, a network cut that healed): the job marked them failed and sent nobody.
+ */
+function sweepSettledStaging(db: KeelDatabase, workDir: string, pendingUploads: Set<string>): NodeJS.Timeout {
+  let sweeping = false;
+  const timer = setInterval(async () => {
+    if (sweeping) return;
+    sweeping = true;
+    try {
+      for (const dir of await removeSettledStaging(db, workDir)) pendingUploads.delete(dir);
+    } catch (err) {
+      console.warn(`keel worker: could not sweep staged checkpoints in ${workDir}: ${(err as Error).message}`);
+    } finally {
+      sweeping = false;
+    }
+  }, sweepStagingMs);
+  timer.unref(); // never what keeps a process alive
+  return timer;
+}
+
 async function removeInterruptedStagingIn(workDir: string): Promise<void> {
   const jobs = await fs.readdir(workDir).catch(() => [] as string[]);
   for (const job of jobs) await removeInterruptedStaging(path.join(workDir, job));

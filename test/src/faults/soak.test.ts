@@ -207,8 +207,13 @@ test(`a ${nTrials}-trial study under random kills and outages finishes with ever
   expect(ledger.acked).toBeGreaterThan(nTrials); // the trials did checkpoint
   expect(ledger.committed + ledger.failed).toBe(ledger.acked + ledger.recordedUnacked);
   expect(stored.sort()).toEqual([...ledger.committedKeys].sort());
-  // No staged copy left on either host: every one was uploaded or discarded.
-  expect(leftoverStaging(hosts, studyId), 'staged copies left').toEqual([]);
+  // No staged copy left on either host: every one was uploaded or discarded; or, for a
+  // checkpoint a job marked failed while it took a restarting host for lost, swept by that host
+  // (every 10 s: removeSettledStaging).
+  await vi.waitFor(() => expect(leftoverStaging(hosts, studyId), 'staged copies left').toEqual([]), {
+    timeout: 30_000,
+    interval: 500,
+  });
 
   // Every kind of fault happened, and keel survived each one; only poisoned jobs ran out of retries.
   for (const kind of faultKinds)
