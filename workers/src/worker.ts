@@ -240,7 +240,6 @@ export function configureRuntime({
   if (temporalMetricsAddress) temporalMetricsUrl = `http://${temporalMetricsAddress}/metrics`;
 }
 
-/** removeInterruptedStaging for every job folder under the host's work dir. */
 /**
  * Every few seconds, removes the staged copies on this host whose checkpoints are settled. Above
  * all those of a job that took this host for lost while it was away (a restart slower than the
@@ -263,6 +262,7 @@ function sweepSettledStaging(db: KeelDatabase, workDir: string, pendingUploads: 
   return timer;
 }
 
+/** removeInterruptedStaging for every job folder under the host's work dir. */
 async function removeInterruptedStagingIn(workDir: string): Promise<void> {
   const jobs = await fs.readdir(workDir).catch(() => [] as string[]);
   for (const job of jobs) await removeInterruptedStaging(path.join(workDir, job));

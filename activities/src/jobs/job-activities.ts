@@ -364,7 +364,6 @@ export function createJobActivities(deps: ActivityDeps) {
     }
   }
 
-  /** Deletes a failed checkpoint's objects, if storage answers; what is left is logged. */
   /** An upload whose checkpoint the job marked failed: its staged files and objects are removed,
    *  and the upload ends for good, naming why. */
   async function abandonUpload(row: Checkpoint, input: UploadCheckpointInput): Promise<ApplicationFailure> {
@@ -378,6 +377,7 @@ export function createJobActivities(deps: ActivityDeps) {
     );
   }
 
+  /** Deletes a failed checkpoint's objects, if storage answers; what is left is logged. */
   async function deleteObjects(row: Checkpoint, storageUri: string): Promise<void> {
     try {
       const storage = storages.get(storageUri);
