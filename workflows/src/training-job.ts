@@ -423,8 +423,6 @@ class WorkerWait {
 class CheckpointPipeline {
   storageUri = '';
   #inFlight = new Set<Promise<void>>();
-  /** Uploads running per host queue (each host uploads what it staged, at most maxParallelUploads at once). */
-  readonly #uploadingOn = new Map<string, number>();
   /** Staged checkpoints per host queue whose upload (or skip) has not ended. */
   readonly #unsettledOn = new Map<string, number>();
   /** The host queue of each attempt that staged a checkpoint. */
@@ -433,7 +431,7 @@ class CheckpointPipeline {
   readonly #suspects = new Map<string, number>();
   /** Hosts found lost, with the reason their checkpoints not uploaded are marked failed. */
   readonly #lost = new Map<string, string>();
-  /** The upload calls running on each host, to cancel if the host is found lost. */
+  /** The upload calls running on each host (at most maxParallelUploads), to cancel if it is found lost. */
   readonly #uploadsOn = new Map<string, Set<CancellationScope>>();
   #commits: Promise<void> = Promise.resolve();
   /** Staged checkpoints waiting for the policy's decision (best-and-last, on-end). */
@@ -558,16 +556,17 @@ class CheckpointPipeline {
   async #uploadAndCommit(event: StagedCheckpointEvent, record: Promise<Recorded>): Promise<void> {
     const { checkpointId, uri } = await record;
     const hostQueue = event.hostQueue;
-    await condition(() => (this.#uploadingOn.get(hostQueue) ?? 0) < maxParallelUploads || this.#lost.has(hostQueue));
+    const calls = this.#uploadsOn.get(hostQueue) ?? new Set<CancellationScope>();
+    this.#uploadsOn.set(hostQueue, calls);
+    await condition(() => calls.size < maxParallelUploads || this.#lost.has(hostQueue));
     const lost = this.#lost.get(hostQueue);
     if (lost) {
       await this.#fail(checkpointId, event.step, lost);
       return;
     }
-    this.#setUploading(hostQueue, 1);
     const call = new CancellationScope();
-    const calls = this.#uploadsOn.get(hostQueue) ?? new Set();
-    this.#uploadsOn.set(hostQueue, calls.add(call));
+    calls.add(call);
+    this.#progress.checkpoints.uploading += 1;
     const host = proxyActivities<KeelActivities>({
       taskQueue: hostQueue,
       // If the host that holds the files is gone, nobody else can upload them.
@@ -584,7 +583,7 @@ class CheckpointPipeline {
       return;
     } finally {
       calls.delete(call);
-      this.#setUploading(hostQueue, -1);
+      this.#progress.checkpoints.uploading -= 1;
     }
     // Commits run one at a time: each applies retention to the set the previous one left, so two
     // never collect the same checkpoint or disagree about the best.
@@ -631,11 +630,6 @@ class CheckpointPipeline {
     } finally {
       bump(this.#unsettledOn, hostQueue, -1);
     }
-  }
-
-  #setUploading(hostQueue: string, change: 1 | -1): void {
-    bump(this.#uploadingOn, hostQueue, change);
-    this.#progress.checkpoints.uploading += change;
   }
 
   #skipHeld(reason: string): void {
